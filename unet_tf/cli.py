@@ -1,0 +1,209 @@
+"""The ``unet-tf`` command line: it parses arguments and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from unet_tf import __version__
+from unet_tf.config import MODEL_PRESETS, AugmentConfig, DataConfig, TrainConfig
+
+logger = logging.getLogger("unet_tf")
+
+
+def image_size(text: str) -> tuple[int, int]:
+    """'128' -> (128, 128); '192x256' -> (192, 256) (height x width)."""
+    match = re.fullmatch(r"(\d+)(?:x(\d+))?", text.strip())
+    if not match:
+        raise argparse.ArgumentTypeError(f"image size must look like 128 or 192x256; got {text}")
+    h = int(match.group(1))
+    return h, int(match.group(2) or h)
+
+
+def int_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text}") from exc
+
+
+def name_list(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def class_weights(text: str):
+    if text == "balanced":
+        return "balanced"
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"class weights are 'balanced' or comma-separated numbers; got {text}") from exc
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None) -> None:
+    g = parser.add_argument_group("data")
+    g.add_argument(
+        "--data", default=default_spec, metavar="SPEC",
+        help="synthetic (embedded, offline), tfds:NAME, oxford-pets:DIR or folder:DIR"
+        + (f" (default: {default_spec})" if default_spec else ""),
+    )
+    g.add_argument("--split", help="the source's split (default: its training split; "
+                   "oxford-pets: trainval or test; folder: train/val subfolders or all)")
+    g.add_argument("--subset", choices=["training", "validation"],
+                   help="a seeded part of the split (see --validation-fraction)")
+    g.add_argument("--validation-fraction", type=float, default=0.2,
+                   help="fraction held out for validation (default: 0.2)")
+    g.add_argument("--classes", type=name_list, help="class names in order, comma-separated")
+    g.add_argument("--mask-values", type=int_list,
+                   help="raw mask value of each class, comma-separated (default: 0..N-1)")
+    g.add_argument("--ignore-values", type=int_list, default=(),
+                   help="raw mask values with no label, e.g. 11 for CamVid void")
+    g.add_argument("--num-examples", type=int, help="use only the first N examples")
+    g.add_argument("--skip-bad", action="store_true",
+                   help="warn about and skip unreadable or inconsistent files")
+    g.add_argument("--seed", type=int, default=0, help="seed for splits, shuffling, init")
+
+
+def data_config(args, **changes) -> DataConfig:
+    return DataConfig(
+        spec=args.data,
+        split=args.split,
+        validation_fraction=args.validation_fraction,
+        class_names=args.classes,
+        mask_values=args.mask_values,
+        ignore_values=args.ignore_values,
+        num_examples=args.num_examples,
+        skip_bad=args.skip_bad,
+        seed=args.seed,
+        **changes,
+    )
+
+
+def default_run_dir(spec: str) -> Path:
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(spec.split(":", 1)[-1]).name or spec)
+    return Path("saved_models") / (name or "model")
+
+
+def cmd_train(args) -> int:
+    from unet_tf.config import model_preset
+    from unet_tf.evaluate import evaluate, format_report
+    from unet_tf.train import train
+
+    augment = AugmentConfig(
+        vertical_flip=args.vflip, rotate90=args.rot90, elastic=args.elastic
+    ) if not args.no_augment else AugmentConfig.none()
+    data = data_config(args, image_size=args.image_size, batch_size=args.batch_size,
+                       augment=augment)
+    val = None
+    if args.val_data or args.val_split:
+        val = dataclasses.replace(
+            data, spec=args.val_data or args.data, split=args.val_split,
+            augment=AugmentConfig.none(), num_examples=None,
+        )
+    overrides = {}
+    if args.base_filters:
+        overrides["base_filters"] = args.base_filters
+    if args.depth:
+        overrides["depth"] = args.depth
+    if args.residual:
+        overrides["residual"] = True
+    model = model_preset(args.preset, **overrides)
+    training = TrainConfig(
+        epochs=args.epochs, learning_rate=args.learning_rate, dice_weight=args.dice_weight,
+        class_weights=args.class_weights, early_stopping_patience=args.patience,
+        seed=args.seed, verbose=1 if sys.stdout.isatty() else 2,
+    )
+    out = Path(args.out) if args.out else default_run_dir(args.data)
+    run = train(model, data, training, out, val_config=val)
+    if not args.no_evaluate:
+        report = evaluate(run, out_dir=run / "eval")
+        print(format_report(report))
+        print(f"report: {run / 'eval' / 'report.json'}")
+    print(f"model: {run / 'model.keras'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from unet_tf.evaluate import evaluate, format_report
+
+    data = data_config(args) if args.data else None
+    subset = args.subset if args.data else None
+    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta)
+    print(format_report(report))
+    if args.out:
+        print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="unet-tf", description="Train, evaluate, export and run U-Net segmentation models.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a U-Net with model.fit, then evaluate it",
+                       description="Train a U-Net with model.fit and write a run directory "
+                       "(model.keras, config.json, history, curves.png, eval/).")
+    add_data_arguments(p, default_spec="synthetic")
+    p.add_argument("--val-data", metavar="SPEC",
+                   help="separate validation data (default: a held-out part of --data)")
+    p.add_argument("--val-split", help="split of the validation data, e.g. val or test")
+    p.add_argument("--preset", default="small", choices=sorted(MODEL_PRESETS),
+                   help="model size (default: small)")
+    p.add_argument("--base-filters", type=int, help="override the preset's base filters")
+    p.add_argument("--depth", type=int, help="override the preset's depth")
+    p.add_argument("--residual", action="store_true", help="residual conv blocks")
+    p.add_argument("--image-size", type=image_size, default=(128, 128),
+                   help="training size, N or HxW (default: 128)")
+    p.add_argument("--epochs", type=int, default=20, help="(default: 20)")
+    p.add_argument("--batch-size", type=int, default=16, help="(default: 16)")
+    p.add_argument("--learning-rate", type=float, default=1e-3, help="(default: 1e-3)")
+    p.add_argument("--dice-weight", type=float, default=0.0,
+                   help="add this times the soft Dice loss (default: 0)")
+    p.add_argument("--class-weights", type=class_weights,
+                   help="'balanced' (median frequency) or one weight per class")
+    p.add_argument("--patience", type=int, default=0,
+                   help="early stopping patience in epochs (default: 0, off)")
+    p.add_argument("--no-augment", action="store_true", help="no augmentation")
+    p.add_argument("--vflip", action="store_true", help="also flip vertically")
+    p.add_argument("--rot90", action="store_true", help="also rotate by multiples of 90")
+    p.add_argument("--elastic", type=float, default=0.0,
+                   help="elastic deformation strength (default: 0, off)")
+    p.add_argument("--no-evaluate", action="store_true", help="skip the final evaluation")
+    p.add_argument("--out", help="run directory (default: saved_models/<data name>)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="score a model: IoU, Dice, pixel accuracy",
+                       description="Score a trained model (mean / per-class IoU and Dice, "
+                       "pixel accuracy); with --out, also write report.json, confusion.png "
+                       "and predictions.png. Without --data, use the run's validation data.")
+    p.add_argument("--model", required=True, help="run directory or .keras file")
+    add_data_arguments(p, default_spec=None)
+    p.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    p.add_argument("--out", help="report folder")
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (callable in-process for tests)."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(format="%(message)s")
+    logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"unet-tf {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

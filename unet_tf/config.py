@@ -1,0 +1,185 @@
+"""Settings for models, data, training and export, as frozen dataclasses with named presets.
+
+Standard library only, so that anything (the CLI, a notebook, a SavedModel's ``config.json``)
+can read a configuration without importing TensorFlow.
+
+Example:
+    >>> from unet_tf.config import model_preset
+    >>> cfg = model_preset("tiny", num_classes=3)
+    >>> cfg.depth, cfg.base_filters
+    (2, 4)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+IGNORE_LABEL = 255  # mask value that losses and metrics skip (void, unlabelled, borders)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of a U-Net (see :func:`unet_tf.build_unet`)."""
+
+    num_classes: int = 3
+    input_channels: int = 3
+    depth: int = 4  # number of 2x2 poolings; inputs must be divisible by 2**depth
+    base_filters: int = 16  # filters of the first block, doubled at every level
+    batch_norm: bool = True
+    # Keras' default 0.99 lets the moving statistics lag far behind on small datasets, so
+    # inference-mode predictions collapse to one class; 0.9 catches up within an epoch.
+    batch_norm_momentum: float = 0.9
+    dropout: float = 0.0  # spatial dropout in the bottleneck (the paper used 0.5)
+    residual: bool = False  # 1x1-projected shortcut around each double conv block
+    kernel_initializer: str = "he_normal"  # the paper's Gaussian with std sqrt(2/N)
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.num_classes >= 2, "num_classes must be >= 2"),
+            (self.input_channels >= 1, "input_channels must be >= 1"),
+            (1 <= self.depth <= 6, "depth must be between 1 and 6"),
+            (self.base_filters >= 1, "base_filters must be >= 1"),
+            (0.0 <= self.dropout < 1.0, "dropout must be in [0, 1)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(f"{message}; received {self}")
+
+    @property
+    def size_multiple(self) -> int:
+        """Height and width of inputs must be multiples of this."""
+        return 2**self.depth
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"Unknown ModelConfig keys {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**values)
+
+
+MODEL_PRESETS: dict[str, ModelConfig] = {
+    # A few thousand parameters: for tests, trains in seconds.
+    "tiny": ModelConfig(depth=2, base_filters=4),
+    # The CPU default: ~1.9 M parameters, about a second per batch of 16 at 128 px on 2 cores.
+    "small": ModelConfig(depth=4, base_filters=16),
+    # Ronneberger et al. 2015: 64 to 1024 filters, dropout 0.5, no batch norm; ~31.0 M params.
+    "classic": ModelConfig(depth=4, base_filters=64, batch_norm=False, dropout=0.5),
+}
+
+
+def model_preset(name: str, **overrides: Any) -> ModelConfig:
+    """Return the named model preset with some fields replaced.
+
+    Args:
+        name: one of ``MODEL_PRESETS`` ("tiny", "small", "classic").
+        **overrides: ModelConfig fields to change, e.g. ``num_classes=2``.
+
+    Example:
+        >>> model_preset("classic", num_classes=2, input_channels=1).base_filters
+        64
+    """
+    if name not in MODEL_PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(MODEL_PRESETS)}")
+    return dataclasses.replace(MODEL_PRESETS[name], **overrides)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentations applied to image and mask together (training data only)."""
+
+    flip: bool = True  # horizontal flips
+    vertical_flip: bool = False  # fine for microscopy, wrong for street scenes
+    rotate90: bool = False  # random multiples of 90 degrees (microscopy)
+    scale: tuple[float, float] = (1.0, 1.25)  # zoom in by a random factor, then crop back
+    brightness: float = 0.1  # max delta, images in [0, 1]
+    contrast: float = 0.1  # contrast factor drawn from [1 - c, 1 + c]
+    elastic: float = 0.0  # strength of elastic deformation; 0 disables it
+    elastic_scale: float = 0.1  # smoothness of the elastic field (Keras RandomElasticTransform)
+
+    @classmethod
+    def none(cls) -> AugmentConfig:
+        return cls(flip=False, scale=(1.0, 1.0), brightness=0.0, contrast=0.0)
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data to read and how to turn it into batches.
+
+    ``spec`` names the source: ``synthetic``, ``tfds:NAME``, ``oxford-pets:DIR`` or
+    ``folder:DIR`` (see :func:`unet_tf.data.make_dataset`).
+    """
+
+    spec: str = "synthetic"
+    split: str | None = None  # the source's split; None picks the source's training split
+    image_size: tuple[int, int] = (128, 128)  # (height, width) that the model sees
+    batch_size: int = 16
+    validation_fraction: float = 0.2  # held out (seeded) when no validation split is named
+    seed: int = 0
+    cache: bool = True
+    shuffle_buffer: int = 512
+    skip_bad: bool = False  # warn and skip unreadable files instead of failing
+    class_names: tuple[str, ...] | None = None  # folder datasets: names in class order
+    mask_values: tuple[int, ...] | None = None  # folder datasets: raw mask value of class i
+    ignore_values: tuple[int, ...] = ()  # folder datasets: raw values mapped to IGNORE_LABEL
+    num_examples: int | None = None  # synthetic: dataset size; others: truncate (tests)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> DataConfig:
+        values = dict(values)
+        if isinstance(values.get("augment"), dict):
+            aug = dict(values["augment"])
+            aug["scale"] = tuple(aug.get("scale", (1.0, 1.25)))
+            values["augment"] = AugmentConfig(**aug)
+        for key in ("image_size", "class_names", "mask_values", "ignore_values"):
+            if values.get(key) is not None:
+                values[key] = tuple(values[key])
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation settings for :func:`unet_tf.train`."""
+
+    epochs: int = 20
+    learning_rate: float = 1e-3  # Adam; cosine-decayed to 1% over the run
+    weight_decay: float = 1e-4  # AdamW
+    dice_weight: float = 0.0  # loss = cross-entropy + dice_weight * soft Dice
+    class_weights: tuple[float, ...] | str | None = None  # per class, or "balanced"
+    early_stopping_patience: int = 0  # epochs without val mean IoU gain; 0 disables it
+    seed: int = 0
+    verbose: int | str = "auto"  # Keras fit verbosity: progress bar on a terminal
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        values = dict(values)
+        if isinstance(values.get("class_weights"), list):
+            values["class_weights"] = tuple(values["class_weights"])
+        return cls(**values)
+
+
+def dump_json(obj: Any, path: Any) -> None:
+    """Write ``obj`` (dataclasses become dicts) as indented JSON."""
+
+    def default(value: Any) -> Any:
+        if dataclasses.is_dataclass(value):
+            return dataclasses.asdict(value)
+        raise TypeError(f"Not JSON serialisable: {value!r}")
+
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=2, default=default)
+        f.write("\n")

@@ -1,0 +1,161 @@
+"""Data sources and the tf.data pipeline that turns them into training batches.
+
+A source is named by a spec string:
+
+- ``synthetic``: the embedded offline dataset of textured shapes (the default).
+- ``tfds:NAME``: a tensorflow-datasets dataset, e.g. ``tfds:oxford_iiit_pet``.
+- ``oxford-pets:DIR``: the Oxford-IIIT Pet archive layout.
+- ``folder:DIR``: images/ + masks/ matched by file stem (optionally per split folder).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import tensorflow as tf
+
+from unet_tf.config import DataConfig
+from unet_tf.data.augment import augment_pair
+from unet_tf.data.files import DataError, MaskMapping
+from unet_tf.data.folder import load_folder, load_oxford_pets
+from unet_tf.data.preprocess import PREPROCESSING, preprocess_image, resize_mask
+from unet_tf.data.source import Source
+from unet_tf.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASS_NAMES
+from unet_tf.data.synthetic import make_arrays
+from unet_tf.data.tfds import load_tfds
+
+__all__ = [
+    "PREPROCESSING",
+    "DataError",
+    "MaskMapping",
+    "Source",
+    "augment_pair",
+    "load_source",
+    "make_dataset",
+    "parse_spec",
+    "preprocess_image",
+    "resize_mask",
+]
+
+SYNTHETIC_SIZE = 480  # scenes in the default synthetic dataset
+
+
+def load_synthetic(arg: str, split: str | None, subset: str | None, config: DataConfig) -> Source:
+    """``synthetic``: seeded scenes of textured discs, squares and triangles (offline)."""
+    from unet_tf.data.files import seeded_subset
+
+    if split not in (None, "train", "all"):
+        raise DataError(f"synthetic data has one split, 'train'; got {split!r}")
+    size = max(config.image_size)
+    total = config.num_examples or SYNTHETIC_SIZE
+    images, masks = make_arrays(total, seed=config.seed, size=size)
+    index = seeded_subset(list(range(total)), subset, config.validation_fraction, config.seed)
+    examples = tf.data.Dataset.from_tensor_slices(
+        (images[index], masks[index].astype("int32"))
+    )
+    return Source(
+        examples=examples,
+        class_names=SYNTHETIC_CLASS_NAMES,
+        channels=3,
+        size=len(index),
+        description=f"synthetic ({len(index)} scenes, seed {config.seed})"
+        + (f" ({subset})" if subset else ""),
+    )
+
+
+LOADERS: dict[str, Callable[[str, str | None, str | None, DataConfig], Source]] = {
+    "synthetic": load_synthetic,
+    "tfds": load_tfds,
+    "oxford-pets": load_oxford_pets,
+    "folder": load_folder,
+}
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """Split a data spec into (kind, argument).
+
+    Example:
+        >>> parse_spec("folder:../shared/data/isbi2012_em")
+        ('folder', '../shared/data/isbi2012_em')
+    """
+    kind, _, arg = spec.partition(":")
+    if kind not in LOADERS:
+        raise DataError(
+            f"Unknown data spec {spec!r}; use synthetic, tfds:NAME, oxford-pets:DIR or folder:DIR"
+        )
+    if kind != "synthetic" and not arg:
+        raise DataError(f"Data spec {spec!r} needs an argument, e.g. {kind}:PATH_OR_NAME")
+    return kind, arg
+
+
+def load_source(config: DataConfig, subset: str | None = None, split: str | None = None) -> Source:
+    """Load the raw examples named by ``config.spec``.
+
+    Args:
+        config: data settings; ``config.split`` is used unless ``split`` is given.
+        subset: None (the whole split), "training" or "validation" (a seeded
+            ``config.validation_fraction`` of the split).
+        split: overrides ``config.split``.
+    """
+    kind, arg = parse_spec(config.spec)
+    return LOADERS[kind](arg, split or config.split, subset, config)
+
+
+def make_dataset(
+    config: DataConfig,
+    subset: str | None = None,
+    training: bool = False,
+    split: str | None = None,
+    channels: int | None = None,
+) -> tuple[tf.data.Dataset, Source]:
+    """Build batches of (float32 image [B, H, W, C], int32 mask [B, H, W, 1]).
+
+    Images go through :func:`preprocess_image` (bilinear resize to ``config.image_size``),
+    masks through nearest-neighbour :func:`resize_mask`; the result is cached, and for
+    training shuffled and augmented (image and mask together) with seeds from
+    ``config.seed``, so two runs see the same batches.
+
+    Args:
+        config: data settings.
+        subset: None, "training" or "validation" (see :func:`load_source`).
+        training: shuffle, augment and repeat-friendly (drop nothing, reshuffle each epoch).
+        split: overrides ``config.split``.
+        channels: channels the model expects (default: the source's).
+
+    Returns:
+        (dataset, source) where ``source`` carries class names and size.
+
+    Example:
+        >>> from unet_tf.config import DataConfig
+        >>> ds, src = make_dataset(DataConfig(num_examples=8, batch_size=4, image_size=(64, 64)))
+        >>> [tuple(t.shape) for t in next(iter(ds))]
+        [(4, 64, 64, 3), (4, 64, 64, 1)]
+    """
+    source = load_source(config, subset=subset, split=split)
+    if source.size == 0:
+        raise DataError(f"{source.description}: no examples")
+    channels = channels or source.channels
+    size = tuple(config.image_size)
+
+    def prepare(image, mask):
+        return preprocess_image(image, size, channels), resize_mask(mask, size)
+
+    ds = source.examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    if config.cache:
+        ds = ds.cache()
+    if training:
+        ds = ds.shuffle(
+            min(config.shuffle_buffer, max(source.size, 1)),
+            seed=config.seed,
+            reshuffle_each_iteration=True,
+        )
+        seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
+        ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+        augment = dataclasses.replace(config.augment)
+        ds = ds.map(
+            lambda pair, seed: augment_pair(pair[0], pair[1], seed, augment),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+    ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
+    return ds, source

@@ -1,0 +1,55 @@
+"""The one image preprocessing shared by training, evaluation, export and prediction.
+
+Training/serving skew is a bug: every path from pixels to model input goes through
+:func:`preprocess_image`, and every path from a label image to a training target goes
+through :func:`resize_mask`.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# Written into every config.json so that anything serving the model can reproduce it.
+PREPROCESSING = {"scale": 1.0 / 255.0, "offset": 0.0, "resize": "bilinear", "layout": "NHWC"}
+
+
+def preprocess_image(image: tf.Tensor, size: tuple[int, int] | None, channels: int) -> tf.Tensor:
+    """Turn uint8 (or float 0..255) images into float32 model input in [0, 1].
+
+    Args:
+        image: [H, W, C] or [N, H, W, C], any numeric dtype, values 0..255.
+        size: (height, width) to resize to (bilinear, antialiased when shrinking), or None
+            to keep the size.
+        channels: channels the model expects; RGB and grayscale are converted as needed.
+
+    Example:
+        >>> import numpy as np
+        >>> x = preprocess_image(np.zeros((300, 200, 3), np.uint8), (128, 128), 3)
+        >>> tuple(x.shape), x.dtype.name
+        ((128, 128, 3), 'float32')
+    """
+    image = tf.convert_to_tensor(image)
+    image = tf.cast(image, tf.float32)
+    have = image.shape[-1]
+    if have == 4:  # RGBA: drop alpha
+        image = image[..., :3]
+        have = 3
+    if have == 3 and channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    elif have == 1 and channels == 3:
+        image = tf.image.grayscale_to_rgb(image)
+    elif have is not None and have != channels:
+        raise ValueError(f"Cannot turn an image with {have} channels into {channels} channels")
+    if size is not None:
+        image = tf.image.resize(image, size, method="bilinear", antialias=True)
+    return image * PREPROCESSING["scale"] + PREPROCESSING["offset"]
+
+
+def resize_mask(mask: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Resize an integer label mask [..., H, W, 1] with nearest neighbour (labels never blend)."""
+    return tf.cast(tf.image.resize(mask, size, method="nearest"), tf.int32)
+
+
+def resize_logits(logits: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
+    """Bring logits [N, h, w, K] back to an image's own size (bilinear on logits, then argmax)."""
+    return tf.image.resize(logits, size, method="bilinear")

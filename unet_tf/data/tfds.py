@@ -1,0 +1,91 @@
+"""``tfds:NAME``: tensorflow-datasets with an image and a segmentation-mask feature."""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from unet_tf.config import DataConfig
+from unet_tf.data.files import DataError, MaskMapping
+from unet_tf.data.source import Source
+
+# Class names of datasets whose masks hold class indices but whose features do not name them.
+# oxford_iiit_pet stores trimap - 1: 0 pet, 1 background, 2 border (unlabelled outline).
+KNOWN_CLASS_NAMES = {"oxford_iiit_pet": ("pet", "background", "border")}
+MASK_WORDS = ("segmentation", "mask", "label")
+
+
+def _find_features(name: str, features) -> tuple[str, str]:
+    import tensorflow_datasets as tfds
+
+    images = [k for k, f in features.items() if isinstance(f, tfds.features.Image)]
+    masks = [k for k in images if any(w in k for w in MASK_WORDS)]
+    pictures = [k for k in images if k not in masks]
+    if not masks or not pictures:
+        raise DataError(
+            f"tfds:{name} needs an image feature and a segmentation-mask image feature; "
+            f"its image features are {images}"
+        )
+    image_key = "image" if "image" in pictures else pictures[0]
+    return image_key, masks[0]
+
+
+def _split_with_subset(split: str, subset: str | None, fraction: float) -> str:
+    if subset is None:
+        return split
+    cut = round(100 * (1 - fraction))
+    return f"{split}[:{cut}%]" if subset == "training" else f"{split}[{cut}%:]"
+
+
+def load_tfds(name: str, split: str | None, subset: str | None, config: DataConfig) -> Source:
+    """Load a tfds dataset with ``tfds.load`` (downloads unless already prepared).
+
+    A validation subset is the last ``validation_fraction`` of the split (tfds slicing), so it
+    is the same in every run.
+    """
+    import tensorflow_datasets as tfds  # heavy: imported only when a tfds source is used
+
+    split = split or "train"
+    tfds_split = _split_with_subset(split, subset, config.validation_fraction)
+    try:
+        dataset, info = tfds.load(name, split=tfds_split, with_info=True, shuffle_files=False)
+    except Exception as exc:
+        raise DataError(
+            f"tfds:{name} split {tfds_split!r} could not be loaded ({type(exc).__name__}: "
+            f"{exc}); tfds needs network access to download it once"
+        ) from exc
+    image_key, mask_key = _find_features(name, info.features)
+    names = config.class_names or KNOWN_CLASS_NAMES.get(name)
+    if names is None:
+        raise DataError(
+            f"tfds:{name} does not name its mask classes; pass class_names (--classes)"
+        )
+    mapping = MaskMapping(values=tuple(range(len(names))), ignore=config.ignore_values)
+    table = tf.constant(mapping.lookup_table())
+    channels = info.features[image_key].shape[-1] or 3
+
+    def convert(example):
+        raw = tf.cast(example[mask_key], tf.int32)
+        mask = tf.gather(table, tf.clip_by_value(raw, 0, 255))
+        bad = tf.reduce_any(mask < 0)
+        # tfds files are not checked up front as folders are; fail on the first bad mask
+        check = tf.debugging.Assert(
+            tf.logical_not(bad),
+            [f"tfds:{name} {tfds_split}: mask values outside {mapping.describe()}:",
+             tf.unique(tf.reshape(raw, [-1]))[0]],
+            summarize=20,
+        )
+        with tf.control_dependencies([check]):
+            mask = tf.identity(mask)
+        return tf.cast(example[image_key], tf.uint8), mask
+
+    dataset = dataset.map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    if config.num_examples:
+        dataset = dataset.take(config.num_examples)
+    size = int(dataset.cardinality())
+    return Source(
+        examples=dataset,
+        class_names=tuple(names),
+        channels=channels,
+        size=size,
+        description=f"tfds:{name} split {tfds_split}",
+    )

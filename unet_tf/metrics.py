@@ -1,0 +1,86 @@
+"""Segmentation metrics: Keras' IoU metrics with the ignore label, and pixel accuracy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from unet_tf.config import IGNORE_LABEL
+
+
+@keras.saving.register_keras_serializable(package="unet_tf")
+class PixelAccuracy(keras.metrics.Mean):
+    """Fraction of labelled pixels whose argmax class is right (ignored pixels skipped)."""
+
+    def __init__(self, ignore_class: int | None = IGNORE_LABEL, name="pixel_accuracy", **kw):
+        super().__init__(name=name, **kw)
+        self.ignore_class = ignore_class
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        labels = ops.cast(ops.squeeze(y_true, -1), "int32")
+        pred = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+        correct = ops.cast(ops.equal(labels, pred), "float32")
+        weight = ops.ones_like(correct)
+        if self.ignore_class is not None:
+            weight = ops.cast(ops.not_equal(labels, self.ignore_class), "float32")
+        return super().update_state(correct, sample_weight=weight)
+
+    def get_config(self):
+        return {**super().get_config(), "ignore_class": self.ignore_class}
+
+
+def segmentation_metrics(class_names: Sequence[str]) -> list[keras.metrics.Metric]:
+    """Pixel accuracy, mean IoU and one IoU per class, all from logits, skipping IGNORE_LABEL.
+
+    Metric names: ``pixel_accuracy``, ``mean_iou``, ``iou_<class name>``.
+    """
+    n = len(class_names)
+    metrics: list[keras.metrics.Metric] = [
+        PixelAccuracy(),
+        keras.metrics.MeanIoU(n, name="mean_iou", ignore_class=IGNORE_LABEL, sparse_y_pred=False),
+    ]
+    for i, name in enumerate(class_names):
+        metrics.append(
+            keras.metrics.IoU(
+                n, [i], name=f"iou_{safe_name(name)}", ignore_class=IGNORE_LABEL,
+                sparse_y_pred=False,
+            )
+        )
+    return metrics
+
+
+def safe_name(name: str) -> str:
+    """A class name usable in a metric name ("Sign Symbol" -> "sign_symbol")."""
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "class"
+
+
+def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
+    """Per-class IoU and Dice, their means, and pixel accuracy from a confusion matrix.
+
+    ``confusion[t, p]`` counts pixels of true class t predicted as p. Classes that appear
+    neither in the labels nor in the predictions get IoU NaN and are left out of the means.
+
+    Example:
+        >>> s = scores_from_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"])
+        >>> round(s["mean_iou"], 3), s["pixel_accuracy"]
+        (0.775, 0.875)
+    """
+    confusion = np.asarray(confusion, np.float64)
+    tp = np.diag(confusion)
+    fp = confusion.sum(0) - tp
+    fn = confusion.sum(1) - tp
+    with np.errstate(invalid="ignore", divide="ignore"):
+        iou = tp / (tp + fp + fn)
+        dice = 2 * tp / (2 * tp + fp + fn)
+    total = confusion.sum()
+    return {
+        "pixel_accuracy": float(tp.sum() / total) if total else float("nan"),
+        "mean_iou": float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else float("nan"),
+        "mean_dice": float(np.nanmean(dice)) if np.any(~np.isnan(dice)) else float("nan"),
+        "per_class_iou": {n: float(v) for n, v in zip(class_names, iou, strict=True)},
+        "per_class_dice": {n: float(v) for n, v in zip(class_names, dice, strict=True)},
+        "pixels": int(total),
+    }

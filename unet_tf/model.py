@@ -1,0 +1,94 @@
+"""The U-Net of Ronneberger et al. (2015) as a Keras functional model of built-in layers.
+
+Encoder: double 3x3 convolutions and 2x2 max-pooling; decoder: 2x2 stride-2
+``Conv2DTranspose`` upsampling, skip concatenation and double 3x3 convolutions; a 1x1 head
+that returns logits (softmax and argmax belong to prediction and serving). ``padding="same"``
+keeps the output the size of the input, so any height and width divisible by ``2**depth``
+work.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers
+
+from unet_tf.config import ModelConfig
+
+
+def conv_block(x, filters: int, name: str, config: ModelConfig):
+    """Two 3x3 convolutions (+ batch norm) + ReLU, with an optional residual shortcut."""
+    shortcut = x
+    for i in (1, 2):
+        x = layers.Conv2D(
+            filters,
+            3,
+            padding="same",
+            use_bias=not config.batch_norm,
+            kernel_initializer=config.kernel_initializer,
+            name=f"{name}_conv{i}",
+        )(x)
+        if config.batch_norm:
+            x = layers.BatchNormalization(
+                momentum=config.batch_norm_momentum, name=f"{name}_bn{i}"
+            )(x)
+        if i == 2 and config.residual:
+            shortcut = layers.Conv2D(filters, 1, padding="same", name=f"{name}_proj")(shortcut)
+            x = layers.Add(name=f"{name}_add")([x, shortcut])
+        x = layers.ReLU(name=f"{name}_relu{i}")(x)
+    return x
+
+
+def build_unet(config: ModelConfig, name: str = "unet") -> keras.Model:
+    """Build a U-Net that maps (batch, H, W, C) float images to (batch, H, W, classes) logits.
+
+    Args:
+        config: the architecture, e.g. ``unet_tf.model_preset("small", num_classes=3)``.
+        name: the Keras model name.
+
+    Returns:
+        An uncompiled functional ``keras.Model`` with input shape (None, None, C).
+
+    Example:
+        >>> from unet_tf import build_unet, model_preset
+        >>> model = build_unet(model_preset("tiny", num_classes=2))
+        >>> model.output_shape
+        (None, None, None, 2)
+    """
+    inputs = keras.Input((None, None, config.input_channels), name="image")
+    x = inputs
+    skips = []
+    for level in range(config.depth):
+        x = conv_block(x, config.base_filters * 2**level, f"enc{level + 1}", config)
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
+
+    x = conv_block(x, config.base_filters * 2**config.depth, "bottleneck", config)
+    if config.dropout:
+        x = layers.SpatialDropout2D(config.dropout, name="bottleneck_dropout")(x)
+
+    for level in reversed(range(config.depth)):
+        filters = config.base_filters * 2**level
+        x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level + 1}_up")(x)
+        x = layers.Concatenate(name=f"dec{level + 1}_concat")([skips[level], x])
+        x = conv_block(x, filters, f"dec{level + 1}", config)
+
+    logits = layers.Conv2D(config.num_classes, 1, name="head_logits", dtype="float32")(x)
+    return keras.Model(inputs, logits, name=name)
+
+
+def check_input_size(height: int, width: int, config: ModelConfig) -> None:
+    """Raise a ValueError when (height, width) cannot pass through the U-Net.
+
+    Example:
+        >>> from unet_tf import model_preset
+        >>> check_input_size(128, 96, model_preset("small"))  # both divisible by 16
+    """
+    multiple = config.size_multiple
+    if height % multiple or width % multiple:
+        padded_h = -(-height // multiple) * multiple
+        padded_w = -(-width // multiple) * multiple
+        raise ValueError(
+            f"Input size {height}x{width} does not fit a U-Net of depth {config.depth}: "
+            f"height and width must be divisible by {multiple}; pad or resize to "
+            f"{padded_h}x{padded_w}."
+        )

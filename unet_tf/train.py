@@ -1,0 +1,195 @@
+"""Training with ``model.fit``: data -> model -> fit -> a run directory.
+
+The run directory holds ``model.keras`` (the best epoch by validation mean IoU),
+``config.json`` (model and data config, class names, input size, preprocessing, best
+metrics), ``history.csv`` / ``history.json``, ``curves.png`` and TensorBoard logs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from unet_tf.checkpoint import MODEL_FILE, RunInfo
+from unet_tf.config import IGNORE_LABEL, DataConfig, ModelConfig, TrainConfig
+from unet_tf.data import PREPROCESSING, make_dataset
+from unet_tf.losses import SegmentationLoss
+from unet_tf.metrics import segmentation_metrics
+from unet_tf.model import build_unet, check_input_size
+from unet_tf.viz import plot_history
+
+logger = logging.getLogger("unet_tf")
+
+
+def compile_model(
+    model: keras.Model, class_names, train: TrainConfig, steps_per_epoch: int
+) -> keras.Model:
+    """Compile with AdamW + cosine decay, the segmentation loss and IoU metrics.
+
+    Fine-tuning an existing model works the same way: ``compile_model(model, ...)`` then
+    ``model.fit``.
+    """
+    schedule = keras.optimizers.schedules.CosineDecay(
+        train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch), alpha=0.01
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay),
+        loss=SegmentationLoss(dice_weight=train.dice_weight),
+        metrics=segmentation_metrics(class_names),
+    )
+    return model
+
+
+def class_frequencies(dataset: tf.data.Dataset, num_classes: int) -> np.ndarray:
+    """Fraction of labelled pixels of each class over a (mask-yielding) dataset."""
+    counts = np.zeros(num_classes, np.float64)
+    for _, mask in dataset:
+        m = mask.numpy().ravel()
+        counts += np.bincount(m[m != IGNORE_LABEL], minlength=num_classes)[:num_classes]
+    return counts / max(counts.sum(), 1.0)
+
+
+def balanced_class_weights(frequencies: np.ndarray) -> np.ndarray:
+    """Median-frequency balancing (Eigen & Fergus 2015, as SegNet uses on CamVid)."""
+    present = frequencies > 0
+    weights = np.ones_like(frequencies)
+    weights[present] = np.median(frequencies[present]) / frequencies[present]
+    return weights
+
+
+def with_class_weights(dataset: tf.data.Dataset, weights) -> tf.data.Dataset:
+    """Add a per-pixel sample-weight map (0 on ignored pixels) to (image, mask) batches."""
+    table = np.zeros(256, np.float32)
+    table[: len(weights)] = weights
+    table = tf.constant(table)
+    return dataset.map(lambda x, y: (x, y, tf.gather(table, y[..., 0])))
+
+
+def train(
+    model_config: ModelConfig,
+    data_config: DataConfig,
+    train_config: TrainConfig,
+    out_dir: str | Path,
+    val_config: DataConfig | None = None,
+) -> Path:
+    """Train a U-Net with ``model.fit`` and write a run directory.
+
+    Args:
+        model_config: architecture; ``num_classes`` and ``input_channels`` are taken from
+            the data.
+        data_config: training data. Without ``val_config``, a seeded
+            ``validation_fraction`` of it is held out for validation.
+        train_config: epochs, learning rate, loss weights, seed.
+        out_dir: run directory to create (an interrupted run resumes from its backup).
+        val_config: separate validation data (e.g. CamVid's val split).
+
+    Returns:
+        The run directory.
+
+    Example:
+        >>> from unet_tf import DataConfig, TrainConfig, model_preset, train
+        >>> run = train(model_preset("tiny"), DataConfig(num_examples=16),
+        ...             TrainConfig(epochs=1), "/tmp/run")  # doctest: +SKIP
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(train_config.seed)
+    check_input_size(*data_config.image_size, model_config)
+
+    if val_config is None:
+        train_ds, source = make_dataset(data_config, subset="training", training=True)
+        val_ds, val_source = make_dataset(data_config, subset="validation")
+    else:
+        train_ds, source = make_dataset(data_config, training=True)
+        val_ds, val_source = make_dataset(val_config, channels=source.channels)
+    if tuple(val_source.class_names) != tuple(source.class_names):
+        raise ValueError(
+            f"validation classes {val_source.class_names} differ from training classes "
+            f"{source.class_names}"
+        )
+    class_names = source.class_names
+    model_config = dataclasses.replace(
+        model_config, num_classes=len(class_names), input_channels=source.channels
+    )
+    logger.info("train: %s (%d examples)", source.description, source.size)
+    logger.info("validation: %s (%d examples)", val_source.description, val_source.size)
+
+    weights = train_config.class_weights
+    if weights == "balanced":
+        plain, _ = make_dataset(data_config, subset="training" if val_config is None else None)
+        weights = balanced_class_weights(class_frequencies(plain, len(class_names)))
+        logger.info("balanced class weights: %s", np.round(weights, 3).tolist())
+    if weights is not None:
+        if len(weights) != len(class_names):
+            raise ValueError(
+                f"class_weights has {len(weights)} values for {len(class_names)} classes "
+                f"{list(class_names)}"
+            )
+        train_ds = with_class_weights(train_ds, weights)
+
+    model = build_unet(model_config)
+    steps = -(-source.size // data_config.batch_size)
+    compile_model(model, class_names, train_config, steps)
+
+    callbacks = [
+        keras.callbacks.ModelCheckpoint(
+            out / MODEL_FILE, monitor="val_mean_iou", mode="max", save_best_only=True
+        ),
+        keras.callbacks.CSVLogger(out / "history.csv"),
+        keras.callbacks.TensorBoard(out / "logs", write_graph=False),
+        keras.callbacks.BackupAndRestore(out / "backup"),
+    ]
+    if train_config.early_stopping_patience:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_mean_iou", mode="max",
+                patience=train_config.early_stopping_patience, restore_best_weights=True,
+            )
+        )
+
+    start = time.time()
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=train_config.epochs,
+        shuffle=False,  # the dataset is already shuffled, with a seed
+        callbacks=callbacks,
+        verbose=train_config.verbose,
+    )
+    seconds = time.time() - start
+    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    best_epoch = int(np.argmax(hist["val_mean_iou"])) if hist.get("val_mean_iou") else 0
+    best = {k: vals[best_epoch] for k, vals in hist.items()}
+
+    info = RunInfo(
+        model=model_config,
+        class_names=tuple(class_names),
+        input_size=tuple(data_config.image_size),
+        preprocessing=dict(PREPROCESSING),
+        extra={
+            "data": data_config.to_dict(),
+            "validation_data": val_config.to_dict() if val_config else None,
+            "train": {**train_config.to_dict(), "class_weights": (
+                [float(w) for w in weights] if weights is not None else None)},
+            "best_epoch": best_epoch + 1,
+            "best_metrics": best,
+            "train_seconds": round(seconds, 1),
+            "num_parameters": int(model.count_params()),
+        },
+    )
+    info.save(out)
+    (out / "history.json").write_text(json.dumps(hist, indent=1) + "\n")
+    if hist:
+        plot_history(hist, out / "curves.png")
+    logger.info(
+        "best epoch %d: val mean IoU %.4f; %.0f s; model in %s",
+        best_epoch + 1, best.get("val_mean_iou", float("nan")), seconds, out / MODEL_FILE,
+    )
+    return out

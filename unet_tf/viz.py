@@ -1,0 +1,140 @@
+"""Pictures people would rather look at than read: curves, overlays, grids, confusion."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)  # files only; never opens a window
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def class_colors(num_classes: int) -> np.ndarray:
+    """A fixed uint8 RGB colour per class (tab10/tab20), [num_classes, 3]."""
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if num_classes <= 10 else "tab20"]
+    return (np.array([cmap(i % cmap.N)[:3] for i in range(num_classes)]) * 255).astype(np.uint8)
+
+
+def colorize(mask: np.ndarray, num_classes: int, ignore_label: int = 255) -> np.ndarray:
+    """Class-index mask [H, W] (or [H, W, 1]) -> RGB uint8 [H, W, 3]; ignored pixels black."""
+    mask = np.asarray(mask)
+    if mask.ndim == 3:
+        mask = mask[..., 0]
+    colors = np.concatenate([class_colors(num_classes), np.zeros((1, 3), np.uint8)])
+    index = np.where(mask == ignore_label, num_classes, np.clip(mask, 0, num_classes - 1))
+    return colors[index]
+
+
+def overlay(image: np.ndarray, mask: np.ndarray, num_classes: int, alpha: float = 0.5):
+    """Blend a colourised mask over an image (uint8 or float in [0, 1]) -> uint8 RGB."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        image = np.clip(image * 255.0, 0, 255).astype(np.uint8)
+    if image.ndim == 2 or image.shape[-1] == 1:
+        image = np.repeat(image.reshape(image.shape[:2] + (1,)), 3, axis=-1)
+    color = colorize(mask, num_classes)
+    return (image * (1 - alpha) + color * alpha).astype(np.uint8)
+
+
+def legend_handles(class_names: Sequence[str]):
+    from matplotlib.patches import Patch
+
+    colors = class_colors(len(class_names)) / 255.0
+    return [Patch(color=c, label=n) for c, n in zip(colors, class_names, strict=True)]
+
+
+def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
+    """Loss and mean IoU per epoch, training and validation, saved as a PNG."""
+    plt = _pyplot()
+    panels = [k for k in ("loss", "mean_iou", "pixel_accuracy") if k in history]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.5), squeeze=False)
+    for ax, key in zip(axes[0], panels, strict=True):
+        epochs = np.arange(1, len(history[key]) + 1)
+        ax.plot(epochs, history[key], label="train")
+        if f"val_{key}" in history:
+            ax.plot(epochs, history[f"val_{key}"], label="validation")
+        ax.set_xlabel("epoch")
+        ax.set_title(key.replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_predictions(
+    images: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray] | None,
+    predictions: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    path: str | Path,
+) -> Path:
+    """A grid of image / ground truth / prediction / error rows, one row per example."""
+    plt = _pyplot()
+    n = len(images)
+    k = len(class_names)
+    columns = ["image", "ground truth", "prediction", "errors"] if truths is not None else [
+        "image", "prediction"]
+    fig, axes = plt.subplots(n, len(columns), figsize=(2.6 * len(columns), 2.6 * n),
+                             squeeze=False)
+    for row in range(n):
+        image = np.asarray(images[row])
+        pred = np.asarray(predictions[row]).squeeze()
+        panels = [image]
+        if truths is not None:
+            truth = np.asarray(truths[row]).squeeze()
+            panels.append(overlay(image, truth, k))
+        panels.append(overlay(image, pred, k))
+        if truths is not None:
+            wrong = (pred != truth) & (truth != 255)
+            err = overlay(image, np.where(wrong, 0, 255), 1, alpha=0.6)
+            panels.append(err)
+        for col, panel in enumerate(panels):
+            ax = axes[row, col]
+            ax.imshow(panel.squeeze(), cmap="gray" if panel.ndim == 2 or panel.shape[-1] == 1
+                      else None)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if row == 0:
+                ax.set_title(columns[col])
+    fig.legend(handles=legend_handles(class_names), loc="lower center",
+               ncol=min(len(class_names), 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.06 if n > 1 else 0.12, 1, 1))
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
+    """Row-normalised confusion matrix heat map (true class rows, predicted columns)."""
+    plt = _pyplot()
+    confusion = np.asarray(confusion, np.float64)
+    norm = confusion / np.maximum(confusion.sum(1, keepdims=True), 1)
+    size = max(4.0, 0.55 * len(class_names) + 2)
+    fig, ax = plt.subplots(figsize=(size, size))
+    im = ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(class_names)), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_title("confusion (rows sum to 1)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return Path(path)
