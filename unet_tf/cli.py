@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -14,6 +15,23 @@ from unet_tf import __version__
 from unet_tf.config import MODEL_PRESETS, AugmentConfig, DataConfig, TrainConfig
 
 logger = logging.getLogger("unet_tf")
+
+DATA_HELP = """data specs (--data, --val-data):
+  synthetic             embedded offline scenes of discs, squares, triangles (4 classes)
+  tfds:NAME             tensorflow-datasets, e.g. tfds:oxford_iiit_pet (needs a download once)
+  oxford-pets:DIR       the Oxford-IIIT Pet archives: DIR/images, DIR/annotations/trimaps,
+                        splits from DIR/annotations/trainval.txt and test.txt
+  folder:DIR            DIR/images + DIR/masks (or labels), matched by file stem, or
+                        DIR/<split>/images + masks; classes from --classes/--mask-values or
+                        DIR/dataset.json
+
+examples:
+  unet-tf train                                    # synthetic data, small preset
+  unet-tf train --data oxford-pets:../shared/data/oxford_pets_sample --epochs 40
+  unet-tf train --data folder:../shared/data/isbi2012_em \\
+      --classes membrane,interior --mask-values 0,255 --vflip --rot90
+  unet-tf evaluate --model saved_models/oxford_pets_sample --out report/
+"""
 
 
 def image_size(text: str) -> tuple[int, int]:
@@ -150,6 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a U-Net with model.fit, then evaluate it",
+                       epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train a U-Net with model.fit and write a run directory "
                        "(model.keras, config.json, history, curves.png, eval/).")
     add_data_arguments(p, default_spec="synthetic")
@@ -182,6 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="score a model: IoU, Dice, pixel accuracy",
+                       epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Score a trained model (mean / per-class IoU and Dice, "
                        "pixel accuracy); with --out, also write report.json, confusion.png "
                        "and predictions.png. Without --data, use the run's validation data.")
@@ -196,6 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (callable in-process for tests)."""
     args = build_parser().parse_args(argv)
+    # TensorFlow's C++ start-up chatter buries the output; users can still set it themselves
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(format="%(message)s")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:

@@ -1,0 +1,49 @@
+import json
+
+import pytest
+
+from unet_tf.cli import main
+
+
+def test_help_lists_every_subcommand(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    for command in ("train", "evaluate"):
+        assert command in out
+
+
+def test_train_help_documents_data_specs(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = capsys.readouterr().out
+    assert "oxford-pets:DIR" in out and "--image-size" in out and "--epochs" in out
+
+
+def test_train_then_evaluate_end_to_end(tmp_path, capsys):
+    run = tmp_path / "run"
+    code = main(["-q", "train", "--preset", "tiny", "--epochs", "1", "--num-examples", "16",
+                 "--image-size", "32", "--batch-size", "8", "--out", str(run)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "mean" in out and "pixel accuracy" in out and "model.keras" in out
+    assert (run / "model.keras").exists() and (run / "eval" / "report.json").exists()
+
+    code = main(["-q", "evaluate", "--model", str(run), "--data", "synthetic",
+                 "--num-examples", "8", "--out", str(tmp_path / "eval")])
+    assert code == 0
+    out = capsys.readouterr().out
+    for name in ("background", "disc", "square", "triangle"):
+        assert name in out
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    assert set(report["per_class_iou"]) == {"background", "disc", "square", "triangle"}
+    assert (tmp_path / "eval" / "confusion.png").stat().st_size > 0
+
+
+def test_errors_exit_2_with_a_message(tmp_path, capsys):
+    assert main(["evaluate", "--model", str(tmp_path / "missing")]) == 2
+    assert "error" in capsys.readouterr().err
+    assert main(["train", "--data", "folder:" + str(tmp_path / "nope"), "--out",
+                 str(tmp_path / "r")]) == 2
+    assert "does not exist" in capsys.readouterr().err
