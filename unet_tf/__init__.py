@@ -29,6 +29,8 @@ _EXPORTS = {
     "DataError": "unet_tf.data",
     "make_dataset": "unet_tf.data",
     "preprocess_image": "unet_tf.data",
+    "unet_weight_map": "unet_tf.data.weightmap",
+    "with_weight_map": "unet_tf.data.weightmap",
     "build_unet": "unet_tf.model",
     "check_input_size": "unet_tf.model",
     "SegmentationLoss": "unet_tf.losses",
@@ -68,6 +70,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs
         model_preset,
     )
     from unet_tf.data import DataError, make_dataset, preprocess_image  # noqa: F401
+    from unet_tf.data.weightmap import unet_weight_map, with_weight_map  # noqa: F401
     from unet_tf.evaluate import evaluate  # noqa: F401
     from unet_tf.losses import SegmentationLoss  # noqa: F401
     from unet_tf.metrics import PixelAccuracy, segmentation_metrics  # noqa: F401

@@ -50,6 +50,15 @@ def int_list(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers; got {text}") from exc
 
 
+def float_pair(text: str) -> tuple[float, float]:
+    """'1,1.5' -> (1.0, 1.5)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected two numbers like 1,1.5; got {text}") from exc
+    return low, high
+
+
 def name_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -114,7 +123,8 @@ def cmd_train(args) -> int:
     from unet_tf.train import train
 
     augment = AugmentConfig(
-        vertical_flip=args.vflip, rotate90=args.rot90, elastic=args.elastic
+        vertical_flip=args.vflip, rotate90=args.rot90, elastic=args.elastic,
+        rotate=args.rotate, scale=args.scale, crop=args.crop,
     ) if not args.no_augment else AugmentConfig.none()
     data = data_config(args, image_size=args.image_size, batch_size=args.batch_size,
                        augment=augment)
@@ -135,6 +145,9 @@ def cmd_train(args) -> int:
     training = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, dice_weight=args.dice_weight,
         class_weights=args.class_weights, early_stopping_patience=args.patience,
+        focal_weight=args.focal_weight, weight_map=args.weight_map,
+        weight_map_w0=args.weight_map_w0, weight_map_sigma=args.weight_map_sigma,
+        weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
         seed=args.seed, verbose=1 if sys.stdout.isatty() else 2,
     )
     out = Path(args.out) if args.out else default_run_dir(args.data)
@@ -194,8 +207,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-augment", action="store_true", help="no augmentation")
     p.add_argument("--vflip", action="store_true", help="also flip vertically")
     p.add_argument("--rot90", action="store_true", help="also rotate by multiples of 90")
-    p.add_argument("--elastic", type=float, default=0.0,
-                   help="elastic deformation strength (default: 0, off)")
+    p.add_argument("--elastic", type=float, default=0.0, metavar="PIXELS",
+                   help="elastic deformation as in the U-Net paper: displacement std in "
+                   "pixels on a 3x3 grid (paper: 10 at 572 px; default: 0, off)")
+    p.add_argument("--rotate", type=float, default=0.0, metavar="DEGREES",
+                   help="random rotation by up to this angle (default: 0, off)")
+    p.add_argument("--scale", type=float_pair, default=(1.0, 1.25), metavar="LOW,HIGH",
+                   help="random zoom-in factor range, then crop back (default: 1,1.25)")
+    p.add_argument("--crop", type=image_size, metavar="N|HxW",
+                   help="train on random crops of this size (validation: whole images)")
+    p.add_argument("--focal-weight", type=float, default=0.0,
+                   help="add this times the focal loss (default: 0)")
+    p.add_argument("--weight-map", action="store_true",
+                   help="the U-Net paper's border weight map as per-pixel loss weights")
+    p.add_argument("--weight-map-w0", type=float, default=10.0, help="(default: 10)")
+    p.add_argument("--weight-map-sigma", type=float, default=5.0,
+                   help="pixels (default: 5)")
+    p.add_argument("--weight-map-classes", type=int_list,
+                   help="classes whose connected components are the objects, comma-separated "
+                   "(default: every class but 0)")
+    p.add_argument("--checkpoint", choices=["best", "last"], default="best",
+                   help="keep the best epoch by validation mean IoU, or the last one "
+                   "(honest when the validation data is the test data; default: best)")
     p.add_argument("--no-evaluate", action="store_true", help="skip the final evaluation")
     p.add_argument("--out", help="run directory (default: saved_models/<data name>)")
     p.set_defaults(func=cmd_train)

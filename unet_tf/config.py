@@ -101,8 +101,20 @@ class AugmentConfig:
     scale: tuple[float, float] = (1.0, 1.25)  # zoom in by a random factor, then crop back
     brightness: float = 0.1  # max delta, images in [0, 1]
     contrast: float = 0.1  # contrast factor drawn from [1 - c, 1 + c]
-    elastic: float = 0.0  # strength of elastic deformation; 0 disables it
-    elastic_scale: float = 0.1  # smoothness of the elastic field (Keras RandomElasticTransform)
+    # Elastic deformation as in the U-Net paper: random displacements with this standard
+    # deviation in pixels (the paper used 10) on a coarse elastic_grid x elastic_grid grid,
+    # bicubically interpolated to every pixel; 0 disables it.
+    elastic: float = 0.0
+    elastic_grid: int = 3  # grid points per side (3 x 3 in the paper)
+    rotate: float = 0.0  # max degrees of a random rotation by any angle (reflect-padded)
+    saturation: float = 0.0  # saturation factor drawn from [1 - s, 1 + s] (RGB only)
+    hue: float = 0.0  # max hue shift (RGB only), as a fraction of the colour circle
+    # (height, width) random crop taken after the other transforms, e.g. 256 px tiles of
+    # 512 px images (training only; validation sees whole images); None keeps the size
+    crop: tuple[int, int] | None = None
+    # unused: the Keras RandomElasticTransform setting this replaced; kept so that the
+    # config.json of older runs still loads
+    elastic_scale: float = 0.1
 
     @classmethod
     def none(cls) -> AugmentConfig:
@@ -141,6 +153,8 @@ class DataConfig:
         if isinstance(values.get("augment"), dict):
             aug = dict(values["augment"])
             aug["scale"] = tuple(aug.get("scale", (1.0, 1.25)))
+            if aug.get("crop") is not None:
+                aug["crop"] = tuple(aug["crop"])
             values["augment"] = AugmentConfig(**aug)
         for key in ("image_size", "class_names", "mask_values", "ignore_values"):
             if values.get(key) is not None:
@@ -158,6 +172,16 @@ class TrainConfig:
     dice_weight: float = 0.0  # loss = cross-entropy + dice_weight * soft Dice
     class_weights: tuple[float, ...] | str | None = None  # per class, or "balanced"
     early_stopping_patience: int = 0  # epochs without val mean IoU gain; 0 disables it
+    focal_weight: float = 0.0  # add focal_weight * focal loss (gamma 2)
+    # The U-Net paper's border weight map as per-pixel sample weights (w_c = class_weights,
+    # or 1): w0 * exp(-(d1 + d2)^2 / (2 sigma^2)) on pixels between objects.
+    weight_map: bool = False
+    weight_map_w0: float = 10.0  # the paper's w0
+    weight_map_sigma: float = 5.0  # pixels; the paper's "approximately 5 pixels"
+    weight_map_classes: tuple[int, ...] | None = None  # object classes; None: all but 0
+    # "best" keeps the epoch with the best validation mean IoU; "last" keeps the final
+    # epoch, the honest choice when the validation data is also the test data.
+    checkpoint: str = "best"
     seed: int = 0
     verbose: int | str = "auto"  # Keras fit verbosity: progress bar on a terminal
 
@@ -167,8 +191,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
         values = dict(values)
-        if isinstance(values.get("class_weights"), list):
-            values["class_weights"] = tuple(values["class_weights"])
+        for key in ("class_weights", "weight_map_classes"):
+            if isinstance(values.get(key), list):
+                values[key] = tuple(values[key])
         return cls(**values)
 
 

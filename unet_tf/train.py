@@ -20,6 +20,7 @@ import tensorflow as tf
 from unet_tf.checkpoint import MODEL_FILE, RunInfo
 from unet_tf.config import IGNORE_LABEL, DataConfig, ModelConfig, TrainConfig
 from unet_tf.data import PREPROCESSING, make_dataset
+from unet_tf.data.weightmap import with_weight_map
 from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
@@ -41,7 +42,7 @@ def compile_model(
     )
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay),
-        loss=SegmentationLoss(dice_weight=train.dice_weight),
+        loss=SegmentationLoss(dice_weight=train.dice_weight, focal_weight=train.focal_weight),
         metrics=segmentation_metrics(class_names),
     )
     return model
@@ -126,13 +127,20 @@ def train(
         plain, _ = make_dataset(data_config, subset="training" if val_config is None else None)
         weights = balanced_class_weights(class_frequencies(plain, len(class_names)))
         logger.info("balanced class weights: %s", np.round(weights, 3).tolist())
-    if weights is not None:
-        if len(weights) != len(class_names):
-            raise ValueError(
-                f"class_weights has {len(weights)} values for {len(class_names)} classes "
-                f"{list(class_names)}"
-            )
+    if weights is not None and len(weights) != len(class_names):
+        raise ValueError(
+            f"class_weights has {len(weights)} values for {len(class_names)} classes "
+            f"{list(class_names)}"
+        )
+    if train_config.weight_map:
+        train_ds = with_weight_map(
+            train_ds, train_config.weight_map_classes, class_weights=weights,
+            w0=train_config.weight_map_w0, sigma=train_config.weight_map_sigma,
+        )
+    elif weights is not None:
         train_ds = with_class_weights(train_ds, weights)
+    if train_config.checkpoint not in ("best", "last"):
+        raise ValueError(f"checkpoint must be 'best' or 'last'; got {train_config.checkpoint!r}")
 
     model = build_unet(model_config)
     steps = -(-source.size // data_config.batch_size)
@@ -140,7 +148,8 @@ def train(
 
     callbacks = [
         keras.callbacks.ModelCheckpoint(
-            out / MODEL_FILE, monitor="val_mean_iou", mode="max", save_best_only=True
+            out / MODEL_FILE, monitor="val_mean_iou", mode="max",
+            save_best_only=train_config.checkpoint == "best",
         ),
         keras.callbacks.CSVLogger(out / "history.csv"),
         keras.callbacks.TensorBoard(out / "logs", write_graph=False),
@@ -179,6 +188,8 @@ def train(
             "train": {**train_config.to_dict(), "class_weights": (
                 [float(w) for w in weights] if weights is not None else None)},
             "best_epoch": best_epoch + 1,
+            "saved_epoch": (best_epoch + 1) if train_config.checkpoint == "best" else len(
+                hist.get("loss", [])),
             "best_metrics": best,
             "train_seconds": round(seconds, 1),
             "num_parameters": int(model.count_params()),

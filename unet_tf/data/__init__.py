@@ -24,6 +24,7 @@ from unet_tf.data.source import Source
 from unet_tf.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASS_NAMES
 from unet_tf.data.synthetic import make_arrays
 from unet_tf.data.tfds import load_tfds
+from unet_tf.data.weightmap import unet_weight_map, with_weight_map
 
 __all__ = [
     "PREPROCESSING",
@@ -36,6 +37,8 @@ __all__ = [
     "parse_spec",
     "preprocess_image",
     "resize_mask",
+    "unet_weight_map",
+    "with_weight_map",
 ]
 
 SYNTHETIC_SIZE = 480  # scenes in the default synthetic dataset

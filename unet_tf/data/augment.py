@@ -1,12 +1,25 @@
 """Augmentations applied to an image and its mask together, deterministic under a seed.
 
-Geometric transforms (flips, 90-degree rotations, scale + crop) run on the image and the
-mask stacked along channels, so they can never drift apart; the mask is resized with nearest
-neighbour so labels never blend. Colour transforms touch the image only.
+Geometric transforms (flips, 90-degree rotations, scale + crop, rotation by any angle and the
+U-Net paper's elastic deformation) run on the image and the mask stacked along channels, so
+they can never drift apart; masks are resampled with nearest neighbour so labels never blend.
+Colour transforms touch the image only.
+
+Why not Keras' ``RandomElasticTransform``: it has no segmentation-mask transform (masks
+would pass through undeformed), it draws its field from a stateful seed generator (the image
+and a mask transformed in a second call would get different fields), and its smoothing
+sigma is 5% of the image size rather than the paper's coarse grid. The elastic deformation
+here follows the paper: displacements drawn on a coarse grid (3 x 3, standard deviation
+10 px), bicubically interpolated to every pixel, then one resampling with reflected borders
+(bilinear for the image, nearest for the mask), combined with the rotation so that the
+image is interpolated only once.
 """
 
 from __future__ import annotations
 
+import math
+
+import keras
 import tensorflow as tf
 
 from unet_tf.config import AugmentConfig
@@ -22,9 +35,11 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
         config: which augmentations to apply.
 
     Returns:
-        (image, mask) with the input shapes and dtypes.
+        (image, mask) with the input dtypes, and the input size or ``config.crop``.
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=8)
+    # new augmentations draw from seeds[7] so that older ones keep their random streams
+    extra = tf.random.experimental.stateless_split(seeds[7], num=4)
     height, width = image.shape[0], image.shape[1]
     channels = image.shape[-1]
     stacked = tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
@@ -49,8 +64,33 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
             tf.concat([img, msk], -1), [height, width, channels + 1], seeds[4]
         )
 
+    if config.rotate or config.elastic:
+        coords = warp_coordinates(
+            height, width, extra[0], config.rotate, config.elastic, config.elastic_grid
+        )
+        stacked = tf.concat([
+            resample(stacked[..., :channels], coords, order=1),
+            resample(stacked[..., channels:], coords, order=0),
+        ], axis=-1)
+
+    if config.crop is not None:
+        crop_h, crop_w = config.crop
+        if crop_h > height or crop_w > width:
+            raise ValueError(
+                f"crop {crop_h}x{crop_w} is larger than the image size {height}x{width}; "
+                "crop to at most the data's image_size"
+            )
+        stacked = tf.image.stateless_random_crop(stacked, [crop_h, crop_w, channels + 1], extra[3])
+        height, width = crop_h, crop_w
+
     image = stacked[..., :channels]
     mask = tf.cast(tf.round(stacked[..., channels:]), tf.int32)
+    if channels == 3 and config.saturation:
+        image = tf.image.stateless_random_saturation(
+            image, 1 - config.saturation, 1 + config.saturation, extra[1]
+        )
+    if channels == 3 and config.hue:
+        image = tf.image.stateless_random_hue(image, config.hue, extra[2])
     if config.brightness:
         image = tf.image.stateless_random_brightness(image, config.brightness, seeds[5])
     if config.contrast:
@@ -61,3 +101,65 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
     image.set_shape([height, width, channels])
     mask.set_shape([height, width, 1])
     return image, mask
+
+
+def warp_coordinates(
+    height: int,
+    width: int,
+    seed: tf.Tensor,
+    max_degrees: float = 0.0,
+    elastic_sigma: float = 0.0,
+    grid: int = 3,
+) -> tf.Tensor:
+    """Source coordinates [2, H, W] of a random rotation plus elastic deformation.
+
+    Output pixel (y, x) is read from the returned (row, column): the rotation about the image
+    centre by an angle drawn from [-max_degrees, max_degrees], plus a displacement field
+    drawn as N(0, elastic_sigma^2) pixels on a ``grid`` x ``grid`` lattice and bicubically
+    interpolated to every pixel (Ronneberger et al. 2015, section 3.1).
+
+    Args:
+        height, width: output size.
+        seed: stateless seed, shape [2].
+        max_degrees: largest rotation angle; 0 disables rotation.
+        elastic_sigma: displacement standard deviation in pixels; 0 disables the field.
+        grid: lattice points per side (>= 2).
+
+    Example:
+        >>> c = warp_coordinates(4, 4, tf.constant([1, 2]))  # nothing to do: the identity
+        >>> bool(tf.reduce_all(c[0] == tf.range(4.0)[:, None]))
+        True
+    """
+    if grid < 2:
+        raise ValueError(f"elastic_grid must be >= 2 lattice points per side; got {grid}")
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=2)
+    rows, cols = tf.meshgrid(
+        tf.range(height, dtype=tf.float32), tf.range(width, dtype=tf.float32), indexing="ij"
+    )
+    if max_degrees:
+        angle = tf.random.stateless_uniform(
+            [], seeds[0], -max_degrees, max_degrees) * (math.pi / 180.0)
+        cy, cx = (height - 1) / 2.0, (width - 1) / 2.0
+        cos, sin = tf.cos(angle), tf.sin(angle)
+        rows, cols = (
+            cy + cos * (rows - cy) - sin * (cols - cx),
+            cx + sin * (rows - cy) + cos * (cols - cx),
+        )
+    if elastic_sigma:
+        coarse = tf.random.stateless_normal([grid, grid, 2], seeds[1], stddev=elastic_sigma)
+        field = tf.image.resize(coarse, [height, width], method="bicubic")
+        rows, cols = rows + field[..., 0], cols + field[..., 1]
+    return tf.stack([rows, cols])
+
+
+def resample(image: tf.Tensor, coords: tf.Tensor, order: int) -> tf.Tensor:
+    """Read [H, W, C] at ``coords`` [2, H, W] (order 1 bilinear, 0 nearest), reflected edges."""
+    channels = image.shape[-1]
+    shape = tf.shape(coords[0])
+    channel = tf.broadcast_to(tf.range(channels, dtype=tf.float32), [shape[0], shape[1], channels])
+    full = tf.stack([
+        tf.broadcast_to(coords[0][..., None], tf.shape(channel)),
+        tf.broadcast_to(coords[1][..., None], tf.shape(channel)),
+        channel,
+    ])
+    return keras.ops.image.map_coordinates(image, full, order=order, fill_mode="reflect")
