@@ -10,7 +10,6 @@ A source is named by a spec string:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -155,9 +154,8 @@ def make_dataset(
         )
         seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, seeds.batch(2))
-        augment = dataclasses.replace(config.augment)
         ds = ds.map(
-            lambda pair, seed: augment_pair(pair[0], pair[1], seed, augment),
+            lambda pair, seed: augment_pair(pair[0], pair[1], seed, config.augment),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
     ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
