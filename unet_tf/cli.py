@@ -165,7 +165,8 @@ def cmd_evaluate(args) -> int:
 
     data = data_config(args) if args.data else None
     subset = args.subset if args.data else None
-    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta)
+    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta,
+                      resolution=args.resolution)
     print(format_report(report))
     if args.out:
         print(f"report: {Path(args.out) / 'report.json'}")
@@ -241,6 +242,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="run directory or .keras file")
     add_data_arguments(p, default_spec=None)
     p.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    p.add_argument("--resolution", choices=["input", "native"], default="input",
+                   help="score at the model's input size, or against the original masks at "
+                   "their own size (logits resized back; default: input)")
     p.add_argument("--out", help="report folder")
     p.set_defaults(func=cmd_evaluate)
     return parser

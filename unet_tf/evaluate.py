@@ -1,7 +1,10 @@
 """Evaluation: mean / per-class IoU and Dice, pixel accuracy, a confusion matrix, pictures.
 
-Scores are computed at the model's input size (images resized bilinearly, masks with
-nearest neighbour, as in training), over labelled pixels only (the ignore label is skipped).
+Scores are computed over labelled pixels only (the ignore label is skipped), either at the
+model's input size (images resized bilinearly, masks with nearest neighbour, as in
+training) or, with ``resolution="native"``, against the original masks at their own size
+(the logits are resized back bilinearly, as serving does), which is how the field reports
+results and does not reward a model for ignoring detail that downscaling removed.
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import tensorflow as tf
 
 from unet_tf.checkpoint import RunInfo, load_run
 from unet_tf.config import IGNORE_LABEL, DataConfig
-from unet_tf.data import make_dataset
+from unet_tf.data import load_source, make_dataset, preprocess_image
+from unet_tf.data.preprocess import resize_logits
 from unet_tf.metrics import scores_from_confusion
 from unet_tf.viz import plot_confusion, plot_predictions
 
@@ -28,8 +32,18 @@ def predict_probabilities(model, images: tf.Tensor, tta: bool = False) -> tf.Ten
     """Softmax probabilities [B, H, W, K]; with ``tta``, averaged over flips and rotations.
 
     The paper averaged predictions over rotated and flipped copies; rotations by 90 and 270
-    degrees are used only for square inputs.
+    degrees are used only for square inputs. Each copy's prediction is transformed back
+    (rotated by -k, then flipped) before averaging, so every average is over the same pixel.
+
+    Example:
+        >>> import keras, numpy as np
+        >>> model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(2, 1)])
+        >>> x = np.random.rand(1, 8, 8, 1).astype("float32")
+        >>> plain, tta = predict_probabilities(model, x), predict_probabilities(model, x, True)
+        >>> bool(np.allclose(plain, tta, atol=1e-5))  # a 1x1 conv commutes with flips/rotations
+        True
     """
+    images = tf.convert_to_tensor(images)
     if not tta:
         return tf.nn.softmax(model(images, training=False), axis=-1)
     square = images.shape[1] == images.shape[2]
@@ -52,6 +66,8 @@ def evaluate(
     out_dir: str | Path | None = None,
     tta: bool = False,
     num_pictures: int = 6,
+    resolution: str = "input",
+    split: str | None = None,
 ) -> dict:
     """Evaluate a trained model and optionally write a report folder.
 
@@ -63,6 +79,9 @@ def evaluate(
         out_dir: where to write ``report.json``, ``confusion.png`` and ``predictions.png``.
         tta: average over flips and 90-degree rotations.
         num_pictures: examples in ``predictions.png``.
+        resolution: "input" scores at the model's input size; "native" scores against the
+            original masks at their own size (logits resized back bilinearly).
+        split: the source's split (overrides ``data_config.split``), e.g. "val".
 
     Returns:
         A report: pixel accuracy, mean IoU / Dice, per-class IoU / Dice, confusion matrix.
@@ -71,11 +90,19 @@ def evaluate(
         >>> report = evaluate("saved_models/synthetic")  # doctest: +SKIP
         >>> report["mean_iou"]  # doctest: +SKIP
     """
+    if resolution not in ("input", "native"):
+        raise ValueError(f"resolution must be 'input' or 'native'; got {resolution!r}")
     model, info = load_run(model_path)
     if data_config is None:
         data_config, subset = run_validation_data(info)
     data_config = dataclasses.replace(data_config, image_size=tuple(info.input_size))
-    dataset, source = make_dataset(data_config, subset=subset, channels=info.model.input_channels)
+    channels = info.model.input_channels
+    if resolution == "input":
+        dataset, source = make_dataset(data_config, subset=subset, split=split,
+                                       channels=channels)
+    else:  # raw examples one at a time: sizes differ
+        source = load_source(data_config, subset=subset, split=split)
+        dataset = source.examples.batch(1)
     if tuple(source.class_names) != tuple(info.class_names):
         logger.warning("data classes %s differ from the model's %s", source.class_names,
                        info.class_names)
@@ -84,7 +111,13 @@ def evaluate(
     pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     start = time.time()
     for images, masks in dataset:
-        pred = tf.argmax(predict_probabilities(model, images, tta), -1, output_type=tf.int32)
+        if resolution == "native":
+            inputs = preprocess_image(images, tuple(info.input_size), channels)
+            probs = resize_logits(predict_probabilities(model, inputs, tta), masks.shape[1:3])
+            images = preprocess_image(images, None, channels)  # for the pictures
+        else:
+            probs = predict_probabilities(model, images, tta)
+        pred = tf.argmax(probs, -1, output_type=tf.int32)
         labels = masks[..., 0]
         valid = labels != IGNORE_LABEL
         confusion += tf.math.confusion_matrix(
@@ -93,15 +126,21 @@ def evaluate(
         ).numpy()
         for i in range(min(num_pictures - len(pictures), images.shape[0])):
             pictures.append((images[i].numpy(), labels[i].numpy(), pred[i].numpy()))
+    fit = info.extra.get("best_metrics") or {}
     report = {
         "model": str(model_path),
         "data": source.description,
         "examples": source.size,
         "resolution": list(info.input_size),
+        "scored_at": resolution,
         "tta": tta,
         **scores_from_confusion(confusion, info.class_names),
         "confusion": confusion.tolist(),
         "class_names": list(info.class_names),
+        # what model.fit logged for the saved epoch: the training-data figure comes from
+        # training mode (batch statistics, augmented data); a large gap to an inference-mode
+        # score on the same images is the batch-norm failure this report exists to expose
+        "fit_metrics": {key: fit[key] for key in ("mean_iou", "val_mean_iou") if key in fit},
         "seconds": round(time.time() - start, 2),
     }
     if out_dir is not None:
@@ -130,7 +169,8 @@ def format_report(report: dict) -> str:
     lines = [
         f"data: {report['data']} ({report['examples']} examples, "
         f"{report['resolution'][0]}x{report['resolution'][1]}"
-        f"{', TTA' if report['tta'] else ''})",
+        f"{', TTA' if report['tta'] else ''}"
+        f"{', scored at native size' if report.get('scored_at') == 'native' else ''})",
         f"{'class':<{width}}{'IoU':>8}{'Dice':>8}",
     ]
     for name in report["class_names"]:

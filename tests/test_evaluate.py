@@ -1,0 +1,57 @@
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from unet_tf import DataConfig, RunInfo, build_unet, evaluate, model_preset
+from unet_tf.data import PREPROCESSING
+from unet_tf.evaluate import format_report, predict_probabilities
+
+
+def one_by_one_model(classes=3):
+    """A 1x1 convolution commutes with flips and rotations: TTA must change nothing."""
+    model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(classes, 1)])
+    model.layers[0].set_weights([np.random.default_rng(0).normal(size=(1, 1, 3, classes)),
+                                 np.zeros(classes)])
+    return model
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 16, 3), (1, 16, 24, 3)])
+def test_tta_maps_every_copy_back_to_the_same_pixels(shape):
+    x = np.random.default_rng(1).random(shape).astype("float32")
+    model = one_by_one_model()
+    plain = predict_probabilities(model, x).numpy()
+    tta = predict_probabilities(model, x, tta=True).numpy()
+    np.testing.assert_allclose(tta, plain, atol=1e-5)
+    np.testing.assert_allclose(tta.sum(-1), 1.0, atol=1e-5)
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    """An untrained tiny model saved as a run directory (no training needed)."""
+    out = tmp_path_factory.mktemp("run")
+    config = model_preset("tiny", num_classes=4)
+    build_unet(config).save(out / "model.keras")
+    data = DataConfig(num_examples=6, batch_size=3, image_size=(32, 32))
+    RunInfo(config, ("background", "disc", "square", "triangle"), (32, 32),
+            dict(PREPROCESSING), {"data": data.to_dict()}).save(out)
+    return out
+
+
+@pytest.mark.parametrize("resolution", ["input", "native"])
+def test_evaluate_writes_the_report_files(run_dir, tmp_path, resolution):
+    report = evaluate(run_dir, out_dir=tmp_path, tta=True, resolution=resolution,
+                      num_pictures=2)
+    for name in ("report.json", "confusion.png", "predictions.png"):
+        assert (tmp_path / name).stat().st_size > 0
+    saved = json.loads((tmp_path / "report.json").read_text())
+    assert saved["scored_at"] == resolution and saved["tta"] is True
+    assert set(saved["per_class_iou"]) == {"background", "disc", "square", "triangle"}
+    assert np.array(saved["confusion"]).sum() == saved["pixels"] > 0
+    assert "mean" in format_report(report)
+
+
+def test_bad_resolution_names_the_choices(run_dir):
+    with pytest.raises(ValueError, match="'input' or 'native'"):
+        evaluate(run_dir, resolution="full")
