@@ -173,6 +173,52 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from unet_tf.export import ParityThresholds, export, format_parity
+
+    thresholds = ParityThresholds(
+        savedmodel_agreement=args.min_agreement_savedmodel,
+        fp32_agreement=args.min_agreement_fp32,
+        fp16_agreement=args.min_agreement_fp16,
+        int8_iou_drop=args.max_iou_drop_int8,
+        dynamic_iou_drop=args.max_iou_drop_dynamic,
+    )
+    report = export(
+        args.model, args.out, formats=args.formats, quantize=args.quantize,
+        data=data_config(args) if args.data else None, parity_images=args.parity_images,
+        representative_images=args.representative_images, thresholds=thresholds,
+        overwrite=args.overwrite,
+    )
+    print(format_parity(report["parity"]))
+    out = Path(report["out"])
+    for path in sorted(out.iterdir()):
+        size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else (
+            path.stat().st_size)
+        print(f"{path}  ({size / 1e6:.2f} MB)")
+    return 0
+
+
+def cmd_predict(args) -> int:
+    from unet_tf.predict import Predictor, predict_files
+
+    predictor = Predictor.from_path(args.model, num_threads=args.threads)
+    for result in predict_files(predictor, args.images, args.out):
+        shares = ", ".join(f"{n} {100 * v:.1f}%" for n, v in result["fractions"].items())
+        print(f"{result['image']}: {shares} -> {result['mask']}, {result['overlay']}")
+    return 0
+
+
+def cmd_blur(args) -> int:
+    from unet_tf.apps.blur import blur_files
+    from unet_tf.predict import Predictor
+
+    predictor = Predictor.from_path(args.model, num_threads=args.threads)
+    for result in blur_files(predictor, args.images, args.out, keep=args.keep,
+                             strength=args.strength, feather=args.feather):
+        print(f"{result['image']} -> {result['result']}, {result['figure']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="unet-tf", description="Train, evaluate, export and run U-Net segmentation models.",
@@ -247,6 +293,64 @@ def build_parser() -> argparse.ArgumentParser:
                    "their own size (logits resized back; default: input)")
     p.add_argument("--out", help="report folder")
     p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser(
+        "export", help="export to SavedModel and TFLite, with a parity check",
+        epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write a SavedModel (uint8 images of any size -> mask, probabilities)\n"
+        "and TFLite files (builtin ops only) with config.json, labels.txt and parity.json.\n"
+        "Every format is compared with the Keras model on validation images; an export\n"
+        "under the thresholds fails, prints the numbers and writes nothing.\n"
+        "Without --data, int8 calibration and parity use the run's own training and\n"
+        "validation data.")
+    p.add_argument("--model", required=True, help="run directory or .keras file")
+    p.add_argument("--out", required=True, help="export directory, e.g. saved_models/NAME-export")
+    p.add_argument("--formats", default="savedmodel,tflite",
+                   help="savedmodel and/or tflite (default: savedmodel,tflite)")
+    p.add_argument("--quantize", default="none,fp16,int8",
+                   help="TFLite variants: none (fp32), fp16, int8 (full integer), dynamic "
+                   "(dynamic range; slower on CPU) (default: none,fp16,int8)")
+    p.add_argument("--parity-images", type=int, default=50,
+                   help="validation images for the parity check (default: 50)")
+    p.add_argument("--representative-images", type=int, default=100,
+                   help="training images that calibrate int8 (default: 100)")
+    p.add_argument("--min-agreement-savedmodel", type=float, default=0.999,
+                   help="pixel agreement with Keras (default: 0.999)")
+    p.add_argument("--min-agreement-fp32", type=float, default=0.999, help="(default: 0.999)")
+    p.add_argument("--min-agreement-fp16", type=float, default=0.995, help="(default: 0.995)")
+    p.add_argument("--max-iou-drop-int8", type=float, default=0.01,
+                   help="mean IoU vs ground truth within this of Keras' (default: 0.01)")
+    p.add_argument("--max-iou-drop-dynamic", type=float, default=0.01, help="(default: 0.01)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    add_data_arguments(p, default_spec=None)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser(
+        "predict", help="segment images with a .keras, SavedModel or .tflite model",
+        description="Segment images at their own size; write NAME_mask.png (class indices) "
+        "and NAME_overlay.png (classes in colour with a legend) for each.")
+    p.add_argument("--model", required=True,
+                   help="run directory, .keras file, SavedModel or export directory, .tflite")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--threads", type=int, help="TFLite interpreter threads")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser(
+        "blur", help="blur the background of photos, keeping some classes sharp",
+        description="Blur everything but the --keep classes, at the photo's own size and "
+        "orientation; write NAME_blur.jpg/png and a side-by-side NAME_blur_figure.png.")
+    p.add_argument("--model", required=True,
+                   help="run directory, .keras file, SavedModel or export directory, .tflite")
+    p.add_argument("--keep", required=True, type=name_list,
+                   help="classes to keep sharp, comma-separated, e.g. pet")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--strength", type=float, default=0.02,
+                   help="blur sigma as a fraction of the shorter side (default: 0.02)")
+    p.add_argument("--feather", type=float, default=0.01,
+                   help="mask edge softness, fraction of the shorter side (default: 0.01)")
+    p.add_argument("--threads", type=int, help="TFLite interpreter threads")
+    p.set_defaults(func=cmd_blur)
     return parser
 
 

@@ -370,3 +370,96 @@ def names_and_size(config: dict | None, num_classes: int):
         names = tuple(f"class_{i}" for i in range(num_classes))
     size = tuple(config["input_size"]) if config and config.get("input_size") else None
     return names, size
+
+
+# ----------------------------------------------------------------------------- Pictures
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap font size
+        return ImageFont.load_default()
+
+
+def legend_strip(class_names: Sequence[str], width: int, colors: np.ndarray | None = None):
+    """A white uint8 RGB strip [h, width, 3] of colour swatches with the class names."""
+    from PIL import Image, ImageDraw
+
+    from unet_tf.viz import class_colors
+
+    colors = class_colors(len(class_names)) if colors is None else colors
+    size = max(12, min(24, width // 40))
+    font = _font(size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    rows, x, y = [], 0, 0
+    for name in class_names:  # wrap entries onto as many rows as the width needs
+        w = size + 6 + int(draw.textlength(str(name), font=font)) + size
+        if x and x + w > width:
+            x, y = 0, y + size + 8
+        rows.append((x, y, name))
+        x += w
+    strip = Image.new("RGB", (width, y + size + 12), "white")
+    draw = ImageDraw.Draw(strip)
+    for (x, y, name), color in zip(rows, colors, strict=True):
+        box = [x + 6, y + 6, x + 6 + size, y + 6 + size]
+        draw.rectangle(box, fill=tuple(int(c) for c in color), outline="black")
+        draw.text((x + size + 12, y + 6), str(name), fill="black", font=font)
+    return np.asarray(strip)
+
+
+def overlay_with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str],
+                        alpha: float = 0.5) -> np.ndarray:
+    """The image with its mask in class colours and a legend naming the classes below it.
+
+    Example:
+        >>> pic = overlay_with_legend(np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80)),
+        ...                           ["pet", "background"])
+        >>> pic.shape[1], pic.shape[0] > 60
+        (80, True)
+    """
+    from unet_tf.viz import overlay
+
+    blended = overlay(as_rgb(image), np.asarray(mask), len(class_names), alpha=alpha)
+    return np.concatenate([blended, legend_strip(class_names, blended.shape[1])], axis=0)
+
+
+def predict_files(
+    predictor: Predictor, paths: Sequence[str | Path], out_dir: str | Path
+) -> list[dict[str, Any]]:
+    """Segment image files; write ``NAME_mask.png`` and ``NAME_overlay.png`` for each.
+
+    ``NAME_mask.png`` is a single-channel PNG of class indices at the photo's own (upright)
+    size; ``NAME_overlay.png`` shows the classes in colour with a legend.
+
+    Returns:
+        One entry per image: its path, size, written files and the fraction of each class.
+
+    Example:
+        >>> predict_files(Predictor.from_path("run"), ["cat.jpg"], "out")  # doctest: +SKIP
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    for path in paths:
+        image = read_image(path)
+        mask = predictor.predict(image)
+        stem = Path(path).stem
+        mask_path, overlay_path = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
+        Image.fromarray(mask).save(mask_path)
+        Image.fromarray(overlay_with_legend(image, mask, predictor.class_names)).save(
+            overlay_path)
+        counts = np.bincount(mask.ravel(), minlength=predictor.num_classes)
+        results.append({
+            "image": str(path),
+            "size": [int(mask.shape[0]), int(mask.shape[1])],
+            "mask": str(mask_path),
+            "overlay": str(overlay_path),
+            "fractions": {n: round(float(c) / mask.size, 4)
+                          for n, c in zip(predictor.class_names, counts, strict=True)},
+        })
+    return results
