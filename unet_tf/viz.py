@@ -138,3 +138,86 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: str 
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
+
+
+def plot_examples(
+    images: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    class_names: Sequence[str],
+    path: str | Path,
+    dpi: int = 80,
+) -> Path:
+    """A first look at a dataset: each image above its mask overlaid in class colours.
+
+    Args:
+        images: uint8 or float [0, 1] images [H, W, C].
+        masks: class-index masks [H, W] or [H, W, 1] (255 = ignored, drawn black).
+        class_names: names in class order, for the legend.
+        path: PNG file to write.
+        dpi: resolution of the PNG (80 keeps notebooks small).
+
+    Example:
+        >>> import numpy as np
+        >>> plot_examples([np.zeros((8, 8, 3))], [np.ones((8, 8))], ["a", "b"],
+        ...               "/tmp/examples.png").name
+        'examples.png'
+    """
+    plt = _pyplot()
+    n = len(images)
+    k = len(class_names)
+    fig, axes = plt.subplots(2, n, figsize=(2.4 * n, 5.0), squeeze=False)
+    for col in range(n):
+        image = np.asarray(images[col])
+        if image.dtype != np.uint8:  # bilinear resizing can overshoot [0, 1] a little
+            image = np.clip(image, 0.0, 1.0)
+        shown = image.squeeze()
+        axes[0, col].imshow(shown, cmap="gray" if shown.ndim == 2 else None)
+        axes[1, col].imshow(overlay(image, np.asarray(masks[col]).astype(np.int64), k))
+        for ax in axes[:, col]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    axes[0, 0].set_ylabel("image")
+    axes[1, 0].set_ylabel("mask")
+    fig.legend(handles=legend_handles(class_names), loc="lower center",
+               ncol=min(k, 6), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_images(
+    images: Sequence[np.ndarray],
+    titles: Sequence[str],
+    path: str | Path,
+    columns: int | None = None,
+    size: float = 3.2,
+    dpi: int = 80,
+) -> Path:
+    """Pictures side by side (in rows of ``columns``), each with a title: before and after.
+
+    Example:
+        >>> import numpy as np
+        >>> plot_images([np.zeros((8, 8, 3), np.uint8)] * 2, ["before", "after"],
+        ...             "/tmp/pair.png").name
+        'pair.png'
+    """
+    if len(images) != len(titles):
+        raise ValueError(f"{len(images)} images but {len(titles)} titles; give one title each")
+    plt = _pyplot()
+    columns = columns or len(images)
+    rows = -(-len(images) // columns)
+    first = np.asarray(images[0])
+    aspect = first.shape[0] / first.shape[1]
+    fig, axes = plt.subplots(rows, columns, figsize=(size * columns, size * aspect * rows + 0.4),
+                             squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, image, title in zip(axes.ravel(), images, titles, strict=False):
+        shown = np.asarray(image).squeeze()
+        ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
+        ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return Path(path)
