@@ -41,6 +41,9 @@ _EXPORTS = {
     "evaluate": "unet_tf.evaluate",
     "RunInfo": "unet_tf.checkpoint",
     "load_run": "unet_tf.checkpoint",
+    "export": "unet_tf.export",
+    "ParityThresholds": "unet_tf.export",
+    "Predictor": "unet_tf.predict",
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
@@ -72,7 +75,9 @@ if TYPE_CHECKING:  # for type checkers and IDEs
     from unet_tf.data import DataError, make_dataset, preprocess_image  # noqa: F401
     from unet_tf.data.weightmap import unet_weight_map, with_weight_map  # noqa: F401
     from unet_tf.evaluate import evaluate  # noqa: F401
+    from unet_tf.export import ParityThresholds, export  # noqa: F401
     from unet_tf.losses import SegmentationLoss  # noqa: F401
     from unet_tf.metrics import PixelAccuracy, segmentation_metrics  # noqa: F401
     from unet_tf.model import build_unet, check_input_size  # noqa: F401
+    from unet_tf.predict import Predictor  # noqa: F401
     from unet_tf.train import compile_model, train  # noqa: F401
