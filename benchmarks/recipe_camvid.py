@@ -1,0 +1,61 @@
+"""Recipe: CamVid (SegNet 11 classes, void ignored), with and without class balancing.
+
+Train on CamVid's train split (367 images) and evaluate on its val split (101 images, never
+used for checkpoint selection: the last epoch is kept), at 192 x 256 (height x width; the
+data is 360 x 480) and, with ``resolution="native"``, against the full 360 x 480 masks. The
+classes and the void label come from ``benchmarks/data/camvid.json``. ``plain`` trains with
+cross-entropy; ``balanced`` weighs each pixel by median-frequency class weights (Eigen &
+Fergus 2015, as SegNet does), so that the rare classes (pole, sign, fence, pedestrian,
+bicyclist) count.
+
+Usage (from the repository root): ``python benchmarks/recipe_camvid.py [--only plain,balanced]``
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from recipe_common import evaluate_run, parse_args, run_summary, write_results
+
+from unet_tf import AugmentConfig, DataConfig, TrainConfig, model_preset, train
+
+NAME = "recipe_camvid"
+SIDECAR = Path(__file__).resolve().parent / "data" / "camvid.json"
+
+
+def main() -> None:
+    args = parse_args(__doc__.splitlines()[0], epochs=30)
+    only = set(args.only.split(",")) if args.only else {"balanced", "plain"}
+    meta = json.loads(SIDECAR.read_text())
+    data = DataConfig(
+        spec=f"folder:{args.data_root / 'camvid'}", split="train", image_size=(192, 256),
+        batch_size=8, seed=0,
+        class_names=tuple(meta["class_names"]), mask_values=tuple(meta["mask_values"]),
+        ignore_values=tuple(meta["ignore_values"]),
+        augment=AugmentConfig(flip=True, scale=(1.0, 1.5), brightness=0.15, contrast=0.15,
+                              saturation=0.15),
+    )
+    val = dataclasses.replace(data, split="val", augment=AugmentConfig.none())
+    for name in ("balanced", "plain"):
+        if name not in only:
+            continue
+        weights = "balanced" if name == "balanced" else None
+        run = train(
+            model_preset("small", residual=True), data,
+            TrainConfig(epochs=args.epochs, class_weights=weights, checkpoint="last",
+                        verbose=2),
+            args.runs / f"camvid_{name}", val_config=val,
+        )
+        val_report = evaluate_run(run, "val")
+        write_results(NAME, {name: {
+            **run_summary(run),
+            "val": val_report,
+            "rare_class_iou": {c: val_report["per_class_iou"][c] for c in meta["rare_classes"]},
+            "val_native": evaluate_run(run, "val_native", resolution="native"),
+        }})
+
+
+if __name__ == "__main__":
+    main()
