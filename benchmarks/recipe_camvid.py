@@ -42,12 +42,14 @@ def main() -> None:
         if name not in only:
             continue
         weights = "balanced" if name == "balanced" else None
-        run = train(
-            model_preset("small", residual=True), data,
-            TrainConfig(epochs=args.epochs, class_weights=weights, checkpoint="last",
-                        verbose=2),
-            args.runs / f"camvid_{name}", val_config=val,
-        )
+        run = args.runs / f"camvid_{name}"
+        if not args.evaluate_only:
+            train(
+                model_preset("small", residual=True), data,
+                TrainConfig(epochs=args.epochs, class_weights=weights, checkpoint="last",
+                            verbose=2),
+                run, val_config=val,
+            )
         val_report = evaluate_run(run, "val")
         write_results(NAME, {name: {
             **run_summary(run),

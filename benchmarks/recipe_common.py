@@ -28,6 +28,8 @@ def parse_args(description: str, epochs: int) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=epochs, help=f"(default: {epochs})")
     parser.add_argument("--only", help="run only this variant (comma-separated names)")
     parser.add_argument("--runs", type=Path, default=RUNS, help=f"(default: {RUNS})")
+    parser.add_argument("--evaluate-only", action="store_true",
+                        help="do not train: evaluate the run directories already there")
     args = parser.parse_args()
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     logging.getLogger("unet_tf").setLevel(logging.INFO)

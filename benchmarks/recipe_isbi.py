@@ -65,8 +65,9 @@ def main() -> None:
     for name, (train_data, train_config) in variants.items():
         if name not in only:
             continue
-        run = train(model_preset("small"), train_data, train_config,
-                    args.runs / f"isbi_{name}", val_config=val)
+        run = args.runs / f"isbi_{name}"
+        if not args.evaluate_only:
+            train(model_preset("small"), train_data, train_config, run, val_config=val)
         test = evaluate_run(run, "test")
         write_results(NAME, {name: {
             **run_summary(run),

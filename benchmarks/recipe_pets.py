@@ -38,13 +38,15 @@ def main() -> None:
     results = {}
     train_seconds = None
     if "unet" in only:
-        run = train(
-            model_preset("small", residual=True),
-            data,
-            TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
-                        class_weights="balanced", checkpoint="last", verbose=2),
-            args.runs / "pets_unet",
-        )
+        run = args.runs / "pets_unet"
+        if not args.evaluate_only:
+            train(
+                model_preset("small", residual=True),
+                data,
+                TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
+                            class_weights="balanced", checkpoint="last", verbose=2),
+                run,
+            )
         train_seconds = run_summary(run)["train_seconds"]
         results["unet"] = {
             **run_summary(run),
@@ -59,9 +61,11 @@ def main() -> None:
         from keras_io_baseline import train_keras_io
 
         budget = train_seconds or 15 * 60
-        start = time.time()
-        run = train_keras_io(data, args.runs / "pets_keras_io", budget)
-        print(f"keras-io baseline trained {time.time() - start:.0f} s", flush=True)
+        run = args.runs / "pets_keras_io"
+        if not args.evaluate_only:
+            start = time.time()
+            train_keras_io(data, run, budget)
+            print(f"keras-io baseline trained {time.time() - start:.0f} s", flush=True)
         results["keras_io"] = {
             **run_summary(run),
             "heldout": evaluate_run(run, "heldout"),
