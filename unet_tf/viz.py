@@ -90,6 +90,8 @@ def plot_predictions(
                              squeeze=False)
     for row in range(n):
         image = np.asarray(images[row])
+        if image.dtype != np.uint8:  # antialiased resizing overshoots [0, 1] a little
+            image = np.clip(image, 0.0, 1.0)
         pred = np.asarray(predictions[row]).squeeze()
         panels = [image]
         if truths is not None:
