@@ -100,7 +100,9 @@ def plot_predictions(
         panels.append(overlay(image, pred, k))
         if truths is not None:
             wrong = (pred != truth) & (truth != 255)
-            err = overlay(image, np.where(wrong, 0, 255), 1, alpha=0.6)
+            # wrong pixels in red over a dimmed image (ignored pixels never count as wrong)
+            err = overlay(image, np.zeros_like(truth), 1, alpha=0.0) // 2
+            err[wrong] = (230, 30, 30)
             panels.append(err)
         for col, panel in enumerate(panels):
             ax = axes[row, col]
