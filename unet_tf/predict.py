@@ -422,7 +422,8 @@ def overlay_with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequen
     """
     from unet_tf.viz import overlay
 
-    blended = overlay(as_rgb(image), np.asarray(mask), len(class_names), alpha=alpha)
+    blended = overlay(as_rgb(image), np.asarray(mask).astype(np.int64), len(class_names),
+                      alpha=alpha)
     return np.concatenate([blended, legend_strip(class_names, blended.shape[1])], axis=0)
 
 
