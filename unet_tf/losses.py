@@ -1,8 +1,11 @@
 """Segmentation losses on logits that honour the ignore label, registered with Keras.
 
 All losses return a per-pixel loss map [B, H, W], so Keras' per-pixel ``sample_weight``
-(class balancing, the U-Net paper's border weight map) multiplies them directly. Ignored
-pixels contribute nothing and the mean is taken over labelled pixels only.
+(class balancing, the U-Net paper's border weight map, see
+:func:`unet_tf.data.weightmap.with_weight_map`) multiplies them directly. Ignored pixels
+contribute nothing and the mean is taken over labelled pixels only. The Dice term is one
+value per image spread over its pixels, so a weight map scales it by the image's mean
+weight rather than re-weighting pixels inside it.
 """
 
 from __future__ import annotations

@@ -36,6 +36,14 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
 
     Returns:
         (image, mask) with the input dtypes, and the input size or ``config.crop``.
+
+    Example:
+        >>> import numpy as np
+        >>> cfg = AugmentConfig(rotate=15.0, elastic=10.0, crop=(32, 32))
+        >>> image, mask = np.zeros((64, 64, 3), "float32"), np.ones((64, 64, 1), "int32")
+        >>> out = augment_pair(image, mask, tf.constant([0, 1]), cfg)
+        >>> tuple(out[0].shape), tuple(out[1].shape), int(out[1].numpy().max())
+        ((32, 32, 3), (32, 32, 1), 1)
     """
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=8)
     # new augmentations draw from seeds[7] so that older ones keep their random streams
