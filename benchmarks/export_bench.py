@@ -184,7 +184,7 @@ def main(argv=None) -> int:
         pass
     size = config["input_size"]
     lines = [
-        f"Model: {config["model"]["depth"]}-level U-Net, {config['model']['base_filters']} "
+        f"Model: {config['model']['depth']}-level U-Net, {config['model']['base_filters']} "
         f"base filters ({config.get('num_parameters', '?')} parameters), trained at "
         f"{size[0]}x{size[1]} on the Oxford pets sample; validation mean IoU and agreement "
         f"on {parity['images']} validation images at their own size. Machine: {machine}.",
