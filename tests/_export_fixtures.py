@@ -30,7 +30,7 @@ def pets_export(tmp_path_factory) -> tuple[Path, Path, dict]:
 
 
 def pets_photos(count: int = 2) -> list[Path]:
-    """The first validation-looking photos of the sample (JPEGs of various sizes)."""
+    """The last ``count`` photos of the sample, by name (JPEGs of various sizes)."""
     images = sorted((data_dir("oxford_pets_sample") / "images").glob("*.jpg"))
     return images[-count:]
 
