@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="savedmodel and/or tflite (default: savedmodel,tflite)")
     p.add_argument("--quantize", default="none,fp16,int8",
                    help="TFLite variants: none (fp32), fp16, int8 (full integer), dynamic "
-                   "(dynamic range; slower on CPU) (default: none,fp16,int8)")
+                   "(dynamic range, float activations) (default: none,fp16,int8)")
     p.add_argument("--parity-images", type=int, default=50,
                    help="validation images for the parity check (default: 50)")
     p.add_argument("--representative-images", type=int, default=100,

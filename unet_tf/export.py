@@ -29,9 +29,11 @@ Design choices, and why:
   (Keras' ``model.export(format="litert")`` enables Select TF ops by default, so it is not
   used.) No TFLite metadata is written: its maintained tooling (tflite-support) is archived;
   config.json and labels.txt carry class names, input size and normalization instead.
-- **Full int8 rather than dynamic range.** Dynamic-range quantization (``quantize="dynamic"``)
-  is offered but not the default: on CPU it is slower than fp32 for convolution-heavy nets
-  (see ``benchmarks/export_bench.py``), while full int8 is faster and 4x smaller.
+- **Full int8 rather than dynamic range.** Dynamic-range quantization (``quantize="dynamic"``,
+  int8 weights, float activations) is offered but not the default: its speed depends on the
+  CPU and runtime (reported 5x slower than fp32 on one setup; about as fast as int8 on the
+  machine of ``benchmarks/export_bench.py``), and integer-only accelerators cannot run it,
+  while full int8 is 4x smaller and fastest everywhere we measured.
 - **Parity is measured, not assumed.** Every export runs :func:`parity_check` on validation
   images at their own size and fails under strict thresholds (:class:`ParityThresholds`).
 - **Atomic.** Everything is written to a temporary folder beside the target and renamed into
@@ -82,7 +84,7 @@ logger = logging.getLogger("unet_tf")
 
 FORMATS = ("savedmodel", "tflite")
 QUANTIZATIONS = ("none", "fp16", "int8", "dynamic")
-DEFAULT_QUANTIZE = ("none", "fp16", "int8")  # dynamic range: slower than fp32 on CPU
+DEFAULT_QUANTIZE = ("none", "fp16", "int8")  # dynamic range: opt-in (see above)
 PARITY_FILE = "parity.json"
 TFLITE_INPUT = "pixels"
 
