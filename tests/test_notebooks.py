@@ -138,6 +138,10 @@ def test_notebook_opens_with_a_smoke_switch_and_has_plots(name):
     assert (NOTEBOOK_DIR / name).stat().st_size < 2_000_000, "keep notebooks under 2 MB"
 
 
+def test_every_notebook_in_the_folder_is_checked():
+    assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == NOTEBOOKS
+
+
 def test_structure_check_catches_errors_stale_and_missing_plots():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
