@@ -1,9 +1,10 @@
 """An embedded, offline, deterministic segmentation dataset of textured shapes.
 
 Each scene holds several discs, squares and triangles over a textured background, drawn in
-random order so that they occlude each other, with colours drawn from the same distribution
-as the background and Gaussian noise on top: colour alone does not tell the class, shape
-and texture do. It exists so that a fresh clone trains with no download.
+random order so that they occlude each other, each object in a random colour that differs
+from the background's, with a texture per class (the background shares the squares'
+stripes) and Gaussian noise on top: colour does not tell the class, shape and texture do.
+It exists so that a fresh clone trains with no download.
 """
 
 from __future__ import annotations
@@ -13,15 +14,31 @@ import numpy as np
 CLASS_NAMES = ("background", "disc", "square", "triangle")
 
 
-def _texture(rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
-    """A random colour modulated by a random oriented grating, [H, W, 3] in 0..255."""
-    colour = rng.uniform(40, 215, size=3)
+def _texture(
+    rng: np.random.Generator, yy: np.ndarray, xx: np.ndarray, colour: np.ndarray, kind: str
+) -> np.ndarray:
+    """A colour modulated by a random pattern, [H, W, 3] in 0..255.
+
+    kind: "stripes" (an oriented grating), "checks" (two crossed gratings) or "flat".
+    """
     angle = rng.uniform(0, np.pi)
-    freq = rng.uniform(0.05, 0.5)
+    freq = rng.uniform(0.15, 0.5)
     phase = rng.uniform(0, 2 * np.pi)
-    wave = np.sin(freq * (np.cos(angle) * xx + np.sin(angle) * yy) + phase)
-    amplitude = rng.uniform(10, 40)
+    amplitude = rng.uniform(15, 40)
+    u = np.cos(angle) * xx + np.sin(angle) * yy
+    if kind == "stripes":
+        wave = np.sin(freq * u + phase)
+    elif kind == "checks":
+        v = -np.sin(angle) * xx + np.cos(angle) * yy
+        wave = np.sign(np.sin(freq * u + phase) * np.sin(freq * v))
+    else:
+        wave = np.zeros_like(u)
     return colour[None, None, :] + amplitude * wave[..., None]
+
+
+# Each class has its own texture family, but the background shares the squares' stripes and
+# colours are random, so only shape and texture together tell every pixel's class.
+TEXTURES = {1: "flat", 2: "stripes", 3: "checks"}
 
 
 def make_scene(seed: int, size: int = 128, max_objects: int = 7) -> tuple[np.ndarray, np.ndarray]:
@@ -34,11 +51,12 @@ def make_scene(seed: int, size: int = 128, max_objects: int = 7) -> tuple[np.nda
     """
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32)
-    image = _texture(rng, yy, xx)
+    background = rng.uniform(40, 215, size=3)
+    image = _texture(rng, yy, xx, background, "stripes")
     mask = np.zeros((size, size), np.uint8)
     for _ in range(rng.integers(2, max_objects + 1)):
         label = int(rng.integers(1, len(CLASS_NAMES)))
-        radius = rng.uniform(0.06, 0.2) * size
+        radius = rng.uniform(0.08, 0.22) * size
         cy, cx = rng.uniform(0, size, size=2)
         if label == 1:
             inside = (yy - cy) ** 2 + (xx - cx) ** 2 <= radius**2
@@ -57,7 +75,10 @@ def make_scene(seed: int, size: int = 128, max_objects: int = 7) -> tuple[np.nda
             inside = np.ones((size, size), bool)
             for (x0, y0), (x1, y1) in zip(corners, corners[1:] + corners[:1], strict=True):
                 inside &= (x1 - x0) * (yy - y0) - (y1 - y0) * (xx - x0) >= 0
-        image[inside] = _texture(rng, yy, xx)[inside]
+        # any colour but the background's, so every object has an edge to find
+        shift = rng.uniform(50, 110, size=3) * rng.choice([-1, 1], size=3)
+        colour = np.clip(background + shift, 0, 255)
+        image[inside] = _texture(rng, yy, xx, colour, TEXTURES[label])[inside]
         mask[inside] = label
     image += rng.normal(0, rng.uniform(5, 20), size=image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask[..., None]
