@@ -66,7 +66,8 @@ import tensorflow as tf
 
 from unet_tf.checkpoint import RunInfo, load_run, resolve_model_path
 from unet_tf.config import IGNORE_LABEL, DataConfig
-from unet_tf.data import load_source, preprocess_image
+from unet_tf.data import load_source
+from unet_tf.data.preprocess import scale_pixels
 from unet_tf.metrics import scores_from_confusion
 from unet_tf.predict import (
     CONFIG_FILE,
@@ -165,7 +166,7 @@ def tflite_function(model, channels: int):
     """The network as TFLite holds it: pixels 0..255 -> logits (scaling inside)."""
 
     def network(pixels):
-        x = preprocess_image(pixels, None, channels)  # size None: only cast and scale
+        x = scale_pixels(pixels)  # the file is fed resize_image() output
         return {"logits": model(x, training=False)}
 
     return network

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from unet_tf.data.preprocess import PREPROCESSING, preprocess_image, resize_logits
+from unet_tf.data.preprocess import preprocess_image, resize_image, resize_logits
 
 SAVED_MODEL_DIR = "saved_model"  # SavedModel folder inside an export directory
 CONFIG_FILE = "config.json"
@@ -346,15 +346,14 @@ class TFLitePredictor(Predictor):
 def resized_pixels(rgb: np.ndarray, size, channels: int) -> np.ndarray:
     """uint8 RGB [H, W, 3] -> float32 pixels 0..255 [1, h, w, channels] at the training size.
 
-    TFLite files scale pixels themselves, so this is :func:`preprocess_image` (resize and
-    channel conversion, exactly as in training) with its scaling undone.
+    TFLite files scale pixels themselves, so they get :func:`resize_image`, the resize and
+    channel conversion half of the training preprocessing.
 
     Example:
         >>> resized_pixels(np.full((50, 70, 3), 255, np.uint8), (32, 32), 1).shape
         (1, 32, 32, 1)
     """
-    x = preprocess_image(rgb[None], tuple(size), channels).numpy()
-    return (x - PREPROCESSING["offset"]) / PREPROCESSING["scale"]
+    return resize_image(rgb[None], tuple(size), channels).numpy()
 
 
 def names_and_size(config: dict | None, num_classes: int):

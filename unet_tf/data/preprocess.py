@@ -13,23 +13,25 @@ import tensorflow as tf
 PREPROCESSING = {"scale": 1.0 / 255.0, "offset": 0.0, "resize": "bilinear", "layout": "NHWC"}
 
 
-def preprocess_image(image: tf.Tensor, size: tuple[int, int] | None, channels: int) -> tf.Tensor:
-    """Turn uint8 (or float 0..255) images into float32 model input in [0, 1].
+def resize_image(image: tf.Tensor, size: tuple[int, int] | None, channels: int) -> tf.Tensor:
+    """Float32 pixels 0..255 with the model's channels, resized to ``size`` (not scaled).
+
+    The geometric half of :func:`preprocess_image`; TFLite files, which scale pixels
+    themselves, are fed this.
 
     Args:
         image: [H, W, C] or [N, H, W, C], any numeric dtype, values 0..255.
         size: (height, width) to resize to (bilinear, antialiased when shrinking), or None
             to keep the size.
-        channels: channels the model expects; RGB and grayscale are converted as needed.
+        channels: channels the model expects; RGB(A) and grayscale are converted as needed.
 
     Example:
         >>> import numpy as np
-        >>> x = preprocess_image(np.zeros((300, 200, 3), np.uint8), (128, 128), 3)
-        >>> tuple(x.shape), x.dtype.name
-        ((128, 128, 3), 'float32')
+        >>> x = resize_image(np.full((50, 70, 3), 255, np.uint8), (32, 32), 1)
+        >>> tuple(x.shape), float(x.numpy().max()) <= 255.01
+        ((32, 32, 1), True)
     """
-    image = tf.convert_to_tensor(image)
-    image = tf.cast(image, tf.float32)
+    image = tf.cast(tf.convert_to_tensor(image), tf.float32)
     have = image.shape[-1]
     if have == 4:  # RGBA: drop alpha
         image = image[..., :3]
@@ -42,7 +44,31 @@ def preprocess_image(image: tf.Tensor, size: tuple[int, int] | None, channels: i
         raise ValueError(f"Cannot turn an image with {have} channels into {channels} channels")
     if size is not None:
         image = tf.image.resize(image, size, method="bilinear", antialias=True)
-    return image * PREPROCESSING["scale"] + PREPROCESSING["offset"]
+    return image
+
+
+def scale_pixels(pixels: tf.Tensor) -> tf.Tensor:
+    """Pixels 0..255 -> model input (the scaling half of :func:`preprocess_image`)."""
+    return tf.cast(pixels, tf.float32) * PREPROCESSING["scale"] + PREPROCESSING["offset"]
+
+
+def preprocess_image(image: tf.Tensor, size: tuple[int, int] | None, channels: int) -> tf.Tensor:
+    """Turn uint8 (or float 0..255) images into float32 model input in [0, 1].
+
+    :func:`resize_image` (channels, bilinear resize) followed by :func:`scale_pixels`.
+
+    Args:
+        image: [H, W, C] or [N, H, W, C], any numeric dtype, values 0..255.
+        size: (height, width) to resize to, or None to keep the size.
+        channels: channels the model expects; RGB and grayscale are converted as needed.
+
+    Example:
+        >>> import numpy as np
+        >>> x = preprocess_image(np.zeros((300, 200, 3), np.uint8), (128, 128), 3)
+        >>> tuple(x.shape), x.dtype.name
+        ((128, 128, 3), 'float32')
+    """
+    return scale_pixels(resize_image(image, size, channels))
 
 
 def resize_mask(mask: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
