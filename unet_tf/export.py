@@ -48,6 +48,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -131,6 +132,18 @@ class ExportError(ValueError):
     """A model could not be converted as asked (e.g. a non-builtin TFLite op)."""
 
 
+@contextlib.contextmanager
+def quiet_tensorflow_logs():
+    """Hide TensorFlow's INFO lines ("Assets written to ...") while saving, then restore."""
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
+
+
 # --------------------------------------------------------------------------- SavedModel
 
 
@@ -155,7 +168,8 @@ def save_saved_model(model, info: RunInfo, path: str | Path) -> Path:
         serving_function(model, info.input_size, info.model.input_channels),
         input_signature=[serving_signature()],
     )
-    archive.write_out(str(path), verbose=False)
+    with quiet_tensorflow_logs():
+        archive.write_out(str(path), verbose=False)
     return Path(path)
 
 
@@ -221,7 +235,8 @@ def convert_tflite(
             "serving_default", tflite_function(model, channels),
             input_signature=[spec],
         )
-        archive.write_out(tmp, verbose=False)
+        with quiet_tensorflow_logs():
+            archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantize in ("fp16", "int8", "dynamic"):
