@@ -22,7 +22,7 @@ def _texture(
     kind: "stripes" (an oriented grating), "checks" (two crossed gratings) or "flat".
     """
     angle = rng.uniform(0, np.pi)
-    freq = rng.uniform(0.15, 0.5)
+    freq = rng.uniform(0.6, 1.2)  # periods of 5-10 px: visible inside the smallest objects
     phase = rng.uniform(0, 2 * np.pi)
     amplitude = rng.uniform(15, 40)
     u = np.cos(angle) * xx + np.sin(angle) * yy
@@ -80,7 +80,7 @@ def make_scene(seed: int, size: int = 128, max_objects: int = 7) -> tuple[np.nda
         colour = np.clip(background + shift, 0, 255)
         image[inside] = _texture(rng, yy, xx, colour, TEXTURES[label])[inside]
         mask[inside] = label
-    image += rng.normal(0, rng.uniform(5, 20), size=image.shape)
+    image += rng.normal(0, rng.uniform(3, 12), size=image.shape)
     return np.clip(image, 0, 255).astype(np.uint8), mask[..., None]
 
 
