@@ -53,10 +53,8 @@ import dataclasses
 import json
 import logging
 import shutil
-import sys
 import tempfile
 import time
-import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -641,18 +639,3 @@ def _replace(tmp: Path, out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         tmp.rename(out)
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``unet_tf.export(...)`` work after ``import unet_tf.export`` too.
-
-    Importing the submodule makes ``unet_tf.export`` the module (Python sets a package's
-    attribute to its submodule once it is loaded), which would shadow the function of the
-    same name; calling the module calls the function.
-    """
-
-    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        return export(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
