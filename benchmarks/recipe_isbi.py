@@ -5,12 +5,13 @@ training or checkpoint selection: the last epoch is kept), at the native 512 x 5
 variants train on random 256 px crops with flips and 90-degree rotations; ``paper`` adds the
 paper's border weight map (w0 = 10, sigma = 5 px, w_c = median-frequency class weights) as
 per-pixel loss weights and its elastic deformation (3 x 3 grid, 10 px) plus small rotations.
-The headline is the pixel error (1 - pixel accuracy) and the membrane IoU.
+``elastic`` is the ablation: the paper's augmentation without the weight map. The headline is
+the pixel error (1 - pixel accuracy) and the membrane IoU.
 
 The split is made of symbolic links under ``saved_models/recipes/isbi_split`` (the data stays
 in ``../shared/data``).
 
-Usage (from the repository root): ``python benchmarks/recipe_isbi.py [--only plain,paper]``
+Usage (from the repository root): ``python benchmarks/recipe_isbi.py [--only plain,paper,elastic]``
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ def make_split(source: Path, target: Path) -> Path:
 
 def main() -> None:
     args = parse_args(__doc__.splitlines()[0], epochs=80)
-    only = set(args.only.split(",")) if args.only else {"plain", "paper"}
+    only = set(args.only.split(",")) if args.only else {"plain", "paper", "elastic"}
     root = make_split(args.data_root / "isbi2012_em", args.runs / "isbi_split")
     base = AugmentConfig(
         flip=True, vertical_flip=True, rotate90=True, scale=(1.0, 1.0), brightness=0.1,
@@ -60,6 +61,12 @@ def main() -> None:
                                                                   rotate=15.0)),
             TrainConfig(epochs=args.epochs, checkpoint="last", verbose=2, weight_map=True,
                         weight_map_classes=(1,), class_weights="balanced"),
+        ),
+        # ablation: the paper's augmentation without the weight map
+        "elastic": (
+            dataclasses.replace(data, augment=dataclasses.replace(base, elastic=10.0,
+                                                                  rotate=15.0)),
+            TrainConfig(epochs=args.epochs, checkpoint="last", verbose=2),
         ),
     }
     for name, (train_data, train_config) in variants.items():

@@ -7,7 +7,8 @@ median-frequency class weights (the thin border class weighs ~2.4x), heavier sca
 augmentation plus rotations and colour, cosine decay over the whole run, and flip/rotation
 TTA at evaluation. The keras-io baseline then trains on the same split for the same wall time.
 
-Usage (from the repository root): ``python benchmarks/recipe_pets.py [--only unet|keras_io]``
+Usage (from the repository root): ``python benchmarks/recipe_pets.py [--only unet,keras_io]``;
+``--only unet_wm`` trains the variant that adds the U-Net weight map on the border class.
 """
 
 from __future__ import annotations
@@ -49,6 +50,30 @@ def main() -> None:
             )
         train_seconds = run_summary(run)["train_seconds"]
         results["unet"] = {
+            **run_summary(run),
+            "heldout": evaluate_run(run, "heldout"),
+            "heldout_tta": evaluate_run(run, "heldout_tta", tta=True),
+            "heldout_tta_native": evaluate_run(run, "heldout_tta_native", tta=True,
+                                               resolution="native"),
+            "heldout_flips_native": evaluate_run(run, "heldout_flips_native", tta="flips",
+                                                 resolution="native"),
+            "train_subset": evaluate_run(run, "train", data_config=data, subset="training"),
+        }
+        write_results(NAME, results)
+    if "unet_wm" in only:  # the same plus the U-Net weight map on the thin border class
+        run = args.runs / "pets_unet_wm"
+        if not args.evaluate_only:
+            # objects: connected components of pet (0) and background (1); the border class
+            # (2) between them gets w0 * exp(-(d1 + d2)^2 / (2 sigma^2)) on top of w_c
+            train(
+                model_preset("small", residual=True),
+                data,
+                TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
+                            class_weights="balanced", checkpoint="last", verbose=2,
+                            weight_map=True, weight_map_classes=(0, 1), weight_map_w0=5.0),
+                run,
+            )
+        results["unet_wm"] = {
             **run_summary(run),
             "heldout": evaluate_run(run, "heldout"),
             "heldout_tta": evaluate_run(run, "heldout_tta", tta=True),

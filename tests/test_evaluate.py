@@ -22,9 +22,12 @@ def test_tta_maps_every_copy_back_to_the_same_pixels(shape):
     x = np.random.default_rng(1).random(shape).astype("float32")
     model = one_by_one_model()
     plain = predict_probabilities(model, x).numpy()
-    tta = predict_probabilities(model, x, tta=True).numpy()
-    np.testing.assert_allclose(tta, plain, atol=1e-5)
-    np.testing.assert_allclose(tta.sum(-1), 1.0, atol=1e-5)
+    for mode in (True, "flips"):
+        tta = predict_probabilities(model, x, tta=mode).numpy()
+        np.testing.assert_allclose(tta, plain, atol=1e-5)
+        np.testing.assert_allclose(tta.sum(-1), 1.0, atol=1e-5)
+    with pytest.raises(ValueError, match="'flips'"):
+        predict_probabilities(model, x, tta="rotations")
 
 
 @pytest.fixture(scope="module")

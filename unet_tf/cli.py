@@ -165,7 +165,7 @@ def cmd_evaluate(args) -> int:
 
     data = data_config(args) if args.data else None
     subset = args.subset if args.data else None
-    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta,
+    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta or False,
                       resolution=args.resolution)
     print(format_report(report))
     if args.out:
@@ -287,7 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
                        "and predictions.png. Without --data, use the run's validation data.")
     p.add_argument("--model", required=True, help="run directory or .keras file")
     add_data_arguments(p, default_spec=None)
-    p.add_argument("--tta", action="store_true", help="average over flips and rotations")
+    p.add_argument("--tta", nargs="?", const="all", choices=["all", "flips"],
+                   help="average over flips and 90-degree rotations ('all', the default "
+                   "when given) or over flips only ('flips': photos with an up)")
     p.add_argument("--resolution", choices=["input", "native"], default="input",
                    help="score at the model's input size, or against the original masks at "
                    "their own size (logits resized back; default: input)")

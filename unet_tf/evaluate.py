@@ -28,12 +28,15 @@ from unet_tf.viz import plot_confusion, plot_predictions
 logger = logging.getLogger("unet_tf")
 
 
-def predict_probabilities(model, images: tf.Tensor, tta: bool = False) -> tf.Tensor:
+def predict_probabilities(model, images: tf.Tensor, tta: bool | str = False) -> tf.Tensor:
     """Softmax probabilities [B, H, W, K]; with ``tta``, averaged over flips and rotations.
 
     The paper averaged predictions over rotated and flipped copies; rotations by 90 and 270
-    degrees are used only for square inputs. Each copy's prediction is transformed back
-    (rotated by -k, then flipped) before averaging, so every average is over the same pixel.
+    degrees are used only for square inputs. ``tta="flips"`` averages the image and its
+    mirror only, for photos whose content has an up (pets, street scenes), where rotated
+    copies are out of distribution; ``True`` or ``"all"`` adds the rotations. Each copy's
+    prediction is transformed back (rotated by -k, then flipped) before averaging, so every
+    average is over the same pixel.
 
     Example:
         >>> import keras, numpy as np
@@ -44,14 +47,16 @@ def predict_probabilities(model, images: tf.Tensor, tta: bool = False) -> tf.Ten
         True
     """
     images = tf.convert_to_tensor(images)
+    if tta not in (False, True, "all", "flips"):
+        raise ValueError(f"tta must be False, True, 'all' or 'flips'; got {tta!r}")
     if not tta:
         return tf.nn.softmax(model(images, training=False), axis=-1)
-    square = images.shape[1] == images.shape[2]
+    square = images.shape[1] == images.shape[2] and tta != "flips"
     total = 0.0
     count = 0
     for flip in (False, True):
         x = tf.image.flip_left_right(images) if flip else images
-        for k in (0, 1, 2, 3) if square else (0, 2):
+        for k in (0, 1, 2, 3) if square else (0,) if tta == "flips" else (0, 2):
             probs = tf.nn.softmax(model(tf.image.rot90(x, k), training=False), axis=-1)
             probs = tf.image.rot90(probs, -k % 4)
             total += tf.image.flip_left_right(probs) if flip else probs
@@ -64,7 +69,7 @@ def evaluate(
     data_config: DataConfig | None = None,
     subset: str | None = None,
     out_dir: str | Path | None = None,
-    tta: bool = False,
+    tta: bool | str = False,
     num_pictures: int = 6,
     resolution: str = "input",
     split: str | None = None,
@@ -77,7 +82,7 @@ def evaluate(
             (its ``validation_data``, or the held-out subset of its training data).
         subset: None (whole split), "training" or "validation" (seeded fraction).
         out_dir: where to write ``report.json``, ``confusion.png`` and ``predictions.png``.
-        tta: average over flips and 90-degree rotations.
+        tta: average over flips and 90-degree rotations ("flips": flips only).
         num_pictures: examples in ``predictions.png``.
         resolution: "input" scores at the model's input size; "native" scores against the
             original masks at their own size (logits resized back bilinearly).
@@ -126,7 +131,7 @@ def evaluate(
         ).numpy()
         for i in range(min(num_pictures - len(pictures), images.shape[0])):
             pictures.append((images[i].numpy(), labels[i].numpy(), pred[i].numpy()))
-    fit = info.extra.get("best_metrics") or {}
+    fit = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
     report = {
         "model": str(model_path),
         "data": source.description,
@@ -169,7 +174,7 @@ def format_report(report: dict) -> str:
     lines = [
         f"data: {report['data']} ({report['examples']} examples, "
         f"{report['resolution'][0]}x{report['resolution'][1]}"
-        f"{', TTA' if report['tta'] else ''}"
+        f"{', TTA ' + ('flips' if report['tta'] == 'flips' else 'all') if report['tta'] else ''}"
         f"{', scored at native size' if report.get('scored_at') == 'native' else ''})",
         f"{'class':<{width}}{'IoU':>8}{'Dice':>8}",
     ]

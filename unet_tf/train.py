@@ -191,6 +191,9 @@ def train(
             "saved_epoch": (best_epoch + 1) if train_config.checkpoint == "best" else len(
                 hist.get("loss", [])),
             "best_metrics": best,
+            # the metrics of the epoch in model.keras (the last one with checkpoint="last")
+            "saved_metrics": best if train_config.checkpoint == "best" else {
+                k: vals[-1] for k, vals in hist.items()},
             "train_seconds": round(seconds, 1),
             "num_parameters": int(model.count_params()),
         },
