@@ -146,6 +146,11 @@ def train(
     steps = -(-source.size // data_config.batch_size)
     compile_model(model, class_names, train_config, steps)
 
+    if (out / "backup").exists():
+        logger.warning(
+            "resuming the interrupted run in %s from its backup; delete %s to start over",
+            out, out / "backup",
+        )
     callbacks = [
         keras.callbacks.ModelCheckpoint(
             out / MODEL_FILE, monitor="val_mean_iou", mode="max",
