@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from unet_tf.checkpoint import CONFIG_FILE
 from unet_tf.data.preprocess import preprocess_image, resize_image, resize_logits
 
 SAVED_MODEL_DIR = "saved_model"  # SavedModel folder inside an export directory
-CONFIG_FILE = "config.json"
 LABELS_FILE = "labels.txt"
 SERVING_INPUT = "images"  # name of the SavedModel signature's input
 
