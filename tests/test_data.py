@@ -242,3 +242,14 @@ def test_tfds_dataset_without_mask_feature_is_rejected():
     with tfds.testing.mock_data(num_examples=2):
         with pytest.raises(DataError, match="needs an image feature and a segmentation-mask"):
             load_source(DataConfig(spec="tfds:mnist"))
+
+
+def test_tfds_without_download_fails_at_once_when_not_prepared(tmp_path, monkeypatch):
+    import time
+
+    pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))  # nothing prepared here
+    start = time.time()
+    with pytest.raises(DataError, match="could not be loaded.*--no-download"):
+        load_source(DataConfig(spec="tfds:oxford_iiit_pet", download=False))
+    assert time.time() - start < 30

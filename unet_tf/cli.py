@@ -95,6 +95,8 @@ def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None
     g.add_argument("--skip-bad", action="store_true",
                    help="warn about and skip unreadable or inconsistent files")
     g.add_argument("--seed", type=int, default=0, help="seed for splits, shuffling, init")
+    g.add_argument("--no-download", action="store_true",
+                   help="tfds: fail at once when the dataset is not prepared (offline)")
 
 
 def data_config(args, **changes) -> DataConfig:
@@ -108,6 +110,7 @@ def data_config(args, **changes) -> DataConfig:
         num_examples=args.num_examples,
         skip_bad=args.skip_bad,
         seed=args.seed,
+        download=not args.no_download,
         **changes,
     )
 

@@ -142,6 +142,9 @@ class DataConfig:
     mask_values: tuple[int, ...] | None = None  # folder datasets: raw mask value of class i
     ignore_values: tuple[int, ...] = ()  # folder datasets: raw values mapped to IGNORE_LABEL
     num_examples: int | None = None  # synthetic: dataset size; others: truncate (tests)
+    # tfds: download and prepare the dataset when it is missing. Offline, tfds retries for
+    # minutes before it gives up; False fails at once when the dataset is not prepared.
+    download: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -47,11 +47,15 @@ def load_tfds(name: str, split: str | None, subset: str | None, config: DataConf
     split = split or "train"
     tfds_split = _split_with_subset(split, subset, config.validation_fraction)
     try:
-        dataset, info = tfds.load(name, split=tfds_split, with_info=True, shuffle_files=False)
+        dataset, info = tfds.load(
+            name, split=tfds_split, with_info=True, shuffle_files=False,
+            download=config.download,
+        )
     except Exception as exc:
         raise DataError(
             f"tfds:{name} split {tfds_split!r} could not be loaded ({type(exc).__name__}: "
             f"{exc}); tfds needs network access to download it once"
+            + ("" if config.download else " (download=False / --no-download was set)")
         ) from exc
     image_key, mask_key = _find_features(name, info.features)
     names = config.class_names or KNOWN_CLASS_NAMES.get(name)
