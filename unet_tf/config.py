@@ -112,9 +112,6 @@ class AugmentConfig:
     # (height, width) random crop taken after the other transforms, e.g. 256 px tiles of
     # 512 px images (training only; validation sees whole images); None keeps the size
     crop: tuple[int, int] | None = None
-    # unused: the Keras RandomElasticTransform setting this replaced; kept so that the
-    # config.json of older runs still loads
-    elastic_scale: float = 0.1
 
     @classmethod
     def none(cls) -> AugmentConfig:
