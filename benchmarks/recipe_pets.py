@@ -23,7 +23,7 @@ NAME = "recipe_pets"
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=60)
+    args = parse_args(__doc__.splitlines()[0], epochs=100)
     only = set(args.only.split(",")) if args.only else {"unet", "keras_io"}
     data = DataConfig(
         spec=f"oxford-pets:{args.data_root / 'oxford_pets_sample'}",
@@ -42,7 +42,7 @@ def main() -> None:
         run = args.runs / "pets_unet"
         if not args.evaluate_only:
             train(
-                model_preset("small", residual=True),
+                model_preset("small", residual=True, depth=5),
                 data,
                 TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
                             class_weights="balanced", checkpoint="last", verbose=2),
@@ -66,7 +66,7 @@ def main() -> None:
             # objects: connected components of pet (0) and background (1); the border class
             # (2) between them gets w0 * exp(-(d1 + d2)^2 / (2 sigma^2)) on top of w_c
             train(
-                model_preset("small", residual=True),
+                model_preset("small", residual=True, depth=5),
                 data,
                 TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
                             class_weights="balanced", checkpoint="last", verbose=2,

@@ -80,6 +80,14 @@ def test_class_weights_dice_and_seed_make_a_repeatable_run(tmp_path):
 def test_balanced_weights_use_median_frequency():
     w = balanced_class_weights(np.array([0.7, 0.2, 0.1, 0.0]))
     np.testing.assert_allclose(w, [0.2 / 0.7, 1.0, 2.0, 1.0])
+    soft = balanced_class_weights(np.array([0.7, 0.2, 0.1, 0.0]), power=0.5)
+    np.testing.assert_allclose(soft, [(0.2 / 0.7) ** 0.5, 1.0, 2.0**0.5, 1.0])
+
+
+def test_unknown_balancing_mode_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="sqrt_balanced"):
+        train(model_preset("tiny"), DataConfig(num_examples=8, image_size=(32, 32)),
+              TrainConfig(epochs=1, class_weights="median"), tmp_path)
 
 
 def test_bad_image_size_fails_before_training(tmp_path):

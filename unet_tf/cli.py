@@ -64,13 +64,14 @@ def name_list(text: str) -> tuple[str, ...]:
 
 
 def class_weights(text: str):
-    if text == "balanced":
-        return "balanced"
+    if text in ("balanced", "sqrt_balanced"):
+        return text
     try:
         return tuple(float(v) for v in text.split(","))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(
-            f"class weights are 'balanced' or comma-separated numbers; got {text}") from exc
+            "class weights are 'balanced', 'sqrt_balanced' or comma-separated numbers; "
+            f"got {text}") from exc
 
 
 def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None) -> None:
@@ -251,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dice-weight", type=float, default=0.0,
                    help="add this times the soft Dice loss (default: 0)")
     p.add_argument("--class-weights", type=class_weights,
-                   help="'balanced' (median frequency) or one weight per class")
+                   help="'balanced' (median frequency), 'sqrt_balanced' (its square root) "
+                   "or one weight per class")
     p.add_argument("--patience", type=int, default=0,
                    help="early stopping patience in epochs (default: 0, off)")
     p.add_argument("--no-augment", action="store_true", help="no augmentation")

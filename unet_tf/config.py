@@ -170,7 +170,8 @@ class TrainConfig:
     learning_rate: float = 1e-3  # Adam; cosine-decayed to 1% over the run
     weight_decay: float = 1e-4  # AdamW
     dice_weight: float = 0.0  # loss = cross-entropy + dice_weight * soft Dice
-    class_weights: tuple[float, ...] | str | None = None  # per class, or "balanced"
+    # per class, "balanced" (median frequency) or "sqrt_balanced" (its square root)
+    class_weights: tuple[float, ...] | str | None = None
     early_stopping_patience: int = 0  # epochs without val mean IoU gain; 0 disables it
     focal_weight: float = 0.0  # add focal_weight * focal loss (gamma 2)
     # The U-Net paper's border weight map as per-pixel sample weights (w_c = class_weights,
