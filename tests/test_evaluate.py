@@ -6,7 +6,7 @@ import pytest
 
 from unet_tf import DataConfig, RunInfo, build_unet, evaluate, model_preset
 from unet_tf.data import PREPROCESSING
-from unet_tf.evaluate import format_report, predict_probabilities
+from unet_tf.evaluate import format_report, predict_probabilities, spread_indices
 
 
 def one_by_one_model(classes=3):
@@ -58,3 +58,9 @@ def test_evaluate_writes_the_report_files(run_dir, tmp_path, resolution):
 def test_bad_resolution_names_the_choices(run_dir):
     with pytest.raises(ValueError, match="'input' or 'native'"):
         evaluate(run_dir, resolution="full")
+
+
+def test_pictures_are_spread_over_the_data():
+    assert spread_indices(101, 6) == {0, 20, 40, 60, 80, 100}
+    assert spread_indices(3, 6) == {0, 1, 2}
+    assert spread_indices(0, 6) == set()

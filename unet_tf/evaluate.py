@@ -64,6 +64,13 @@ def predict_probabilities(model, images: tf.Tensor, tta: bool | str = False) -> 
     return total / count
 
 
+def spread_indices(size: int, count: int) -> set[int]:
+    """``count`` example indices spread evenly over ``range(size)``, first and last included."""
+    if size <= 0 or count <= 0:
+        return set()
+    return {int(i) for i in np.linspace(0, size - 1, min(count, size)).round()}
+
+
 def evaluate(
     model_path: str | Path,
     data_config: DataConfig | None = None,
@@ -83,7 +90,8 @@ def evaluate(
         subset: None (whole split), "training" or "validation" (seeded fraction).
         out_dir: where to write ``report.json``, ``confusion.png`` and ``predictions.png``.
         tta: average over flips and 90-degree rotations ("flips": flips only).
-        num_pictures: examples in ``predictions.png``.
+        num_pictures: examples in ``predictions.png``, spread evenly over the data (the
+            first few frames of a video split would all show the same street).
         resolution: "input" scores at the model's input size; "native" scores against the
             original masks at their own size (logits resized back bilinearly).
         split: the source's split (overrides ``data_config.split``), e.g. "val".
@@ -114,6 +122,8 @@ def evaluate(
     k = len(info.class_names)
     confusion = np.zeros((k, k), np.int64)
     pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    show = spread_indices(source.size, num_pictures)
+    seen = 0
     start = time.time()
     for images, masks in dataset:
         if resolution == "native":
@@ -129,8 +139,10 @@ def evaluate(
             tf.boolean_mask(labels, valid), tf.boolean_mask(pred, valid), num_classes=k,
             dtype=tf.int64,
         ).numpy()
-        for i in range(min(num_pictures - len(pictures), images.shape[0])):
-            pictures.append((images[i].numpy(), labels[i].numpy(), pred[i].numpy()))
+        for i in range(images.shape[0]):
+            if seen + i in show and len(pictures) < num_pictures:
+                pictures.append((images[i].numpy(), labels[i].numpy(), pred[i].numpy()))
+        seen += images.shape[0]
     fit = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
     report = {
         "model": str(model_path),
