@@ -42,7 +42,7 @@ def make_split(source: Path, target: Path) -> Path:
 
 
 def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=80)
+    args = parse_args(__doc__.splitlines()[0], epochs=300)
     only = set(args.only.split(",")) if args.only else {"plain", "paper", "elastic"}
     root = make_split(args.data_root / "isbi2012_em", args.runs / "isbi_split")
     base = AugmentConfig(

@@ -1,0 +1,86 @@
+"""Print the README's recipe tables (Markdown) from ``benchmarks/results/recipe_*.json``.
+
+Usage (from the repository root): ``python benchmarks/recipe_tables.py``
+"""
+
+from __future__ import annotations
+
+import json
+
+from recipe_common import RESULTS
+
+
+def load(name: str) -> dict:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def f3(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def f4(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def ious(report: dict, classes) -> str:
+    return " / ".join(f3(report["per_class_iou"][c]) for c in classes)
+
+
+def epochs_time(v: dict) -> str:
+    return f"{v['epochs']}, {v['train_seconds']:.0f} s"
+
+
+def pets() -> None:
+    results = load("recipe_pets")
+    classes = ("pet", "background", "border")
+    print("| variant | epochs, training time | 128 px | pet / background / border (128 px) "
+          "| native size, flips TTA | pet / background / border | pixel acc. (native, flips) "
+          "| training images (inference mode) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in ("unet", "unet_balanced", "unet_wm", "keras_io"):
+        if name not in results:
+            continue
+        v = results[name]
+        flips = v.get("heldout_flips_native")
+        print(f"| {name} | {epochs_time(v)} | {f3(v['heldout']['mean_iou'])} "
+              f"| {ious(v['heldout'], classes)} | {f3(flips and flips['mean_iou'])} "
+              f"| {ious(flips, classes) if flips else ''} "
+              f"| {f3(flips and flips['pixel_accuracy'])} "
+              f"| {f3(v['train_subset']['mean_iou'])} |")
+
+
+def isbi() -> None:
+    results = load("recipe_isbi")
+    print("| variant | epochs, training time | pixel error | membrane IoU | pixel error, TTA "
+          "| membrane IoU, TTA |")
+    print("|---|---|---|---|---|---|")
+    for name, v in results.items():
+        if not isinstance(v, dict) or "test" not in v:
+            continue
+        t, tta = v["test"], v["test_tta"]
+        print(f"| {name} | {epochs_time(v)} | {f4(1 - t['pixel_accuracy'])} "
+              f"| {f3(t['per_class_iou']['membrane'])} | {f4(1 - tta['pixel_accuracy'])} "
+              f"| {f3(tta['per_class_iou']['membrane'])} |")
+
+
+def camvid() -> None:
+    results = load("recipe_camvid")
+    rare = ("pole", "sign_symbol", "fence", "pedestrian", "bicyclist")
+    print("| variant | epochs, training time | val mean IoU | native 360 x 480 | pixel acc. "
+          "| pole | sign | fence | pedestrian | bicyclist | building | car |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, v in results.items():
+        if not isinstance(v, dict) or "val" not in v:
+            continue
+        val = v["val"]["per_class_iou"]
+        cells = " | ".join(f3(val[c]) for c in (*rare, "building", "car"))
+        print(f"| {name} | {epochs_time(v)} | {f3(v['val']['mean_iou'])} "
+              f"| {f3(v['val_native']['mean_iou'])} | {f3(v['val']['pixel_accuracy'])} "
+              f"| {cells} |")
+
+
+if __name__ == "__main__":
+    for title, table in (("pets", pets), ("ISBI 2012", isbi), ("CamVid", camvid)):
+        print(f"\n{title}\n")
+        table()
