@@ -1,6 +1,7 @@
 """Training with ``model.fit``: data -> model -> fit -> a run directory.
 
-The run directory holds ``model.keras`` (the best epoch by validation mean IoU),
+The run directory holds ``model.keras`` (the best epoch by validation mean IoU, or the last
+one with ``checkpoint="last"``),
 ``config.json`` (model and data config, class names, input size, preprocessing, best
 metrics), ``history.csv`` / ``history.json``, ``curves.png`` and TensorBoard logs.
 """
@@ -222,8 +223,11 @@ def train(
     (out / "history.json").write_text(json.dumps(hist, indent=1) + "\n")
     if hist:
         plot_history(hist, out / "curves.png")
+    saved = info.extra["saved_epoch"]
     logger.info(
-        "best epoch %d: val mean IoU %.4f; %.0f s; model in %s",
-        best_epoch + 1, best.get("val_mean_iou", float("nan")), seconds, out / MODEL_FILE,
+        "saved epoch %d (%s): val mean IoU %.4f; best epoch %d: %.4f; %.0f s; model in %s",
+        saved, train_config.checkpoint,
+        info.extra["saved_metrics"].get("val_mean_iou", float("nan")), best_epoch + 1,
+        best.get("val_mean_iou", float("nan")), seconds, out / MODEL_FILE,
     )
     return out
