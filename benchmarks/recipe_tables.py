@@ -9,6 +9,25 @@ import json
 
 from recipe_common import RESULTS
 
+LABELS = {
+    "unet": "**U-Net recipe** (`unet`)",
+    "unet_balanced": "+ median-frequency class weights (`unet_balanced`, border x2.36)",
+    "unet_wm": "+ class weights + weight map on the border band (`unet_wm`, w0 = 5)",
+    "keras_io": "keras-io example's model (RMSprop, CE, batch 32, no augmentation; `keras_io`)",
+    "isbi:plain": "**plain** (CE; the recipe)",
+    "isbi:paper": "paper: weight map (w0 10, sigma 5, w_c balanced) + elastic 10 px "
+                  "+ rotation 15 degrees (`paper`)",
+    "isbi:elastic": "elastic 10 px + rotation 15 degrees, no weight map (`elastic`)",
+    "isbi:plain_80_epochs": "plain, 80 epochs (`--epochs 80`)",
+    "isbi:plain_160_epochs": "plain, 160 epochs (`--epochs 160`)",
+    "camvid:balanced": "**balanced**: sqrt median-frequency weights + Dice (the recipe)",
+    "camvid:plain": "plain (CE, no class weights)",
+}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
 
 def load(name: str) -> dict:
     path = RESULTS / f"{name}.json"
@@ -43,7 +62,7 @@ def pets() -> None:
             continue
         v = results[name]
         flips = v.get("heldout_flips_native")
-        print(f"| {name} | {epochs_time(v)} | {f3(v['heldout']['mean_iou'])} "
+        print(f"| {label(name)} | {epochs_time(v)} | {f3(v['heldout']['mean_iou'])} "
               f"| {ious(v['heldout'], classes)} | {f3(flips and flips['mean_iou'])} "
               f"| {ious(flips, classes) if flips else ''} "
               f"| {f3(flips and flips['pixel_accuracy'])} "
@@ -59,7 +78,7 @@ def isbi() -> None:
         if not isinstance(v, dict) or "test" not in v:
             continue
         t, tta = v["test"], v["test_tta"]
-        print(f"| {name} | {epochs_time(v)} | {f4(1 - t['pixel_accuracy'])} "
+        print(f"| {label('isbi:' + name)} | {epochs_time(v)} | {f4(1 - t['pixel_accuracy'])} "
               f"| {f3(t['per_class_iou']['membrane'])} | {f4(1 - tta['pixel_accuracy'])} "
               f"| {f3(tta['per_class_iou']['membrane'])} |")
 
@@ -75,7 +94,7 @@ def camvid() -> None:
             continue
         val = v["val"]["per_class_iou"]
         cells = " | ".join(f3(val[c]) for c in (*rare, "building", "car"))
-        print(f"| {name} | {epochs_time(v)} | {f3(v['val']['mean_iou'])} "
+        print(f"| {label('camvid:' + name)} | {epochs_time(v)} | {f3(v['val']['mean_iou'])} "
               f"| {f3(v['val_native']['mean_iou'])} | {f3(v['val']['pixel_accuracy'])} "
               f"| {cells} |")
 
