@@ -82,7 +82,9 @@ def main() -> None:
     if "keras_io" in only:
         from keras_io_baseline import train_keras_io
 
-        budget = train_seconds or 15 * 60
+        if train_seconds is None and (args.runs / "pets_unet" / "config.json").exists():
+            train_seconds = run_summary(args.runs / "pets_unet")["train_seconds"]
+        budget = train_seconds or 15 * 60  # as long as the U-Net recipe trained
         run = args.runs / "pets_keras_io"
         if not args.evaluate_only:
             start = time.time()
