@@ -1,4 +1,8 @@
-"""unet_tf: U-Net semantic segmentation with Keras 3 and TensorFlow.
+"""unet_tf: U-Net semantic and instance segmentation with Keras 3 and TensorFlow.
+
+``import unet_tf`` is light: TensorFlow is imported the first time a name that needs it is
+used (``unet_tf.build_unet``, ``unet_tf.train``, ...), so the command line's ``--help`` and
+``unet_tf.config`` never pay for it.
 
 Example:
     >>> import unet_tf
@@ -7,39 +11,53 @@ Example:
     'unet'
 """
 
-# The functions train, evaluate and export share their names with the modules that define
-# them. Importing them here, eagerly, binds the package attributes to the functions once and
-# for all: Python sets a package attribute to a submodule only when the submodule is first
-# loaded, which happens above these lines (a lazy import would let a later
-# ``from unet_tf.train import ...`` shadow the function with the module).
-from unet_tf.checkpoint import RunInfo, load_run
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from unet_tf.config import (
     IGNORE_LABEL,
     MODEL_PRESETS,
     AugmentConfig,
     DataConfig,
+    ExportConfig,
     ModelConfig,
+    ParityThresholds,
     TrainConfig,
     model_preset,
 )
-from unet_tf.data import DataError, make_dataset, preprocess_image
-from unet_tf.data.weightmap import unet_weight_map, with_weight_map
-from unet_tf.evaluate import evaluate
-from unet_tf.export import ParityThresholds, export
-from unet_tf.losses import SegmentationLoss
-from unet_tf.metrics import PixelAccuracy, segmentation_metrics
-from unet_tf.model import build_unet, check_input_size
-from unet_tf.predict import Predictor
-from unet_tf.train import compile_model, train
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
+
+# Public name -> module defining it, imported on first use (PEP 562).
+_LAZY = {
+    "RunInfo": "unet_tf.checkpoint",
+    "load_run": "unet_tf.checkpoint",
+    "DataError": "unet_tf.data",
+    "make_dataset": "unet_tf.data",
+    "preprocess_image": "unet_tf.data",
+    "unet_weight_map": "unet_tf.data.weightmap",
+    "with_weight_map": "unet_tf.data.weightmap",
+    "evaluate": "unet_tf.evaluation",
+    "export": "unet_tf.deploy",
+    "SegmentationLoss": "unet_tf.losses",
+    "PixelAccuracy": "unet_tf.metrics",
+    "segmentation_metrics": "unet_tf.metrics",
+    "build_unet": "unet_tf.model",
+    "check_input_size": "unet_tf.model",
+    "Predictor": "unet_tf.predictors",
+    "compile_model": "unet_tf.training",
+    "train": "unet_tf.training",
+}
 
 __all__ = [
-    "IGNORE_LABEL",
-    "MODEL_PRESETS",
     "AugmentConfig",
     "DataConfig",
     "DataError",
+    "ExportConfig",
+    "IGNORE_LABEL",
+    "MODEL_PRESETS",
     "ModelConfig",
     "ParityThresholds",
     "PixelAccuracy",
@@ -62,3 +80,15 @@ __all__ = [
     "unet_weight_map",
     "with_weight_map",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module 'unet_tf' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

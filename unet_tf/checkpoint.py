@@ -1,13 +1,18 @@
 """Run directories: a trained model plus the config.json that lets anything rebuild or serve it.
 
 A run directory holds ``model.keras`` and ``config.json`` with the model config, class
-names, input size and preprocessing. A ``.keras`` file on its own loads too; then the class
-names and input size come from a ``config.json`` beside it when there is one.
+names, input size and preprocessing. ``model.keras`` is saved without its training
+configuration, so it loads with plain ``keras.saving.load_model`` in any process (no
+``unet_tf`` import, no custom objects); ``compile`` it to fine-tune. A ``.keras`` file is
+served or scored only with the ``config.json`` of its run beside it: class names and input
+size are never guessed.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +33,11 @@ class RunInfo:
     input_size: tuple[int, int]
     preprocessing: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def native(self) -> bool:
+        """True when the run was trained at native resolution (images are not resized)."""
+        return self.preprocessing.get("resolution") == "native"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -54,9 +64,8 @@ class RunInfo:
         )
 
     def save(self, directory: str | Path) -> Path:
-        path = Path(directory) / CONFIG_FILE
-        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
+        return atomic_write_text(Path(directory) / CONFIG_FILE,
+                                 json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def load(cls, path: str | Path) -> RunInfo:
@@ -96,21 +105,32 @@ def load_run(path: str | Path):
     """
     import keras
 
-    import unet_tf.losses  # noqa: F401  (registers the custom loss and metric for loading)
-    import unet_tf.metrics  # noqa: F401
-
     model_path, run_dir = resolve_model_path(path)
-    model = keras.saving.load_model(model_path, compile=False)
-    if (run_dir / CONFIG_FILE).exists():
-        info = RunInfo.load(run_dir)
-    else:  # a bare .keras file: infer what the model itself says
-        from unet_tf.data.preprocess import PREPROCESSING
-
-        shape = model.input_shape
-        info = RunInfo(
-            model=ModelConfig(num_classes=model.output_shape[-1], input_channels=shape[-1]),
-            class_names=tuple(f"class_{i}" for i in range(model.output_shape[-1])),
-            input_size=(256, 256),
-            preprocessing=dict(PREPROCESSING),
+    if not (run_dir / CONFIG_FILE).exists():
+        raise ValueError(
+            f"{model_path}: no {CONFIG_FILE} beside it, so its class names, input size and "
+            "preprocessing are unknown; put the config.json of its run in "
+            f"{run_dir} (plain Keras loads the file itself: keras.saving.load_model)"
         )
+    info = RunInfo.load(run_dir)
+    try:
+        # safe_mode stays on: a .keras file holding Python code (a Lambda layer) is refused
+        model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
+    except Exception as exc:  # truncated zips, bad JSON, unknown layers, Lambda refusals
+        raise ValueError(f"{model_path}: Keras cannot load this model ({exc})") from exc
     return model, info
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a text file atomically: a temporary file beside it, then a rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -118,6 +118,9 @@ class AugmentConfig:
         return cls(flip=False, scale=(1.0, 1.0), brightness=0.0, contrast=0.0)
 
 
+RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which data to read and how to turn it into batches.
@@ -143,6 +146,18 @@ class DataConfig:
     # minutes before it gives up; False fails at once when the dataset is not prepared.
     download: bool = True
     augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # "resize": every image is resized to image_size (one pixel size per run is lost when
+    # sizes vary). "native": pixels keep their size; training takes random image_size crops
+    # (reflect-padded when an image is smaller), validation a centre crop, and whole images
+    # are segmented at their own size at inference (mixed-size data such as DSB 2018 nuclei).
+    resolution: str = "resize"
+
+    def __post_init__(self) -> None:
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(
+                f"DataConfig.resolution must be one of {list(RESOLUTIONS)}; got "
+                f"{self.resolution!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -196,6 +211,77 @@ class TrainConfig:
             if isinstance(values.get(key), list):
                 values[key] = tuple(values[key])
         return cls(**values)
+
+
+# The exported formats, one name each: in --formats, file names, parity reports and
+# Predictor.format. TFLite variants differ by quantization: fp32 (none), fp16 (float16
+# weights), int8 (full integer: uint8 pixels in, uint8 logits out), dynamic (int8 weights,
+# float activations).
+TFLITE_VARIANTS = ("fp32", "fp16", "int8", "dynamic")
+EXPORT_FORMATS = ("savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS))
+
+
+@dataclass(frozen=True)
+class ParityThresholds:
+    """What an export must reach against the Keras model to be written (strict defaults).
+
+    Agreement is the fraction of pixels whose class equals the Keras model's, over all
+    pixels of the parity images at their own size. IoU drops are in mean-IoU units against
+    the ground truth (0.01 = 1 point) and are checked both ways (``abs``).
+    """
+
+    savedmodel_agreement: float = 0.999  # same graph and weights: only float round-off differs
+    fp32_agreement: float = 0.999  # TFLite kernels
+    fp16_agreement: float = 0.995  # float16 weights
+    int8_iou_drop: float = 0.01  # full integer: pixels near class boundaries may flip
+    dynamic_iou_drop: float = 0.01  # dynamic-range quantized weights
+
+    def check(self, name: str) -> tuple[str, float]:
+        """(metric, threshold) that the format called ``name`` must pass.
+
+        Example:
+            >>> ParityThresholds().check("tflite-int8")
+            ('iou_drop', 0.01)
+        """
+        if name not in EXPORT_FORMATS:
+            raise ValueError(f"unknown export format {name!r}; known: {list(EXPORT_FORMATS)}")
+        key = name.removeprefix("tflite-")
+        if key in ("int8", "dynamic"):
+            return "iou_drop", getattr(self, f"{key}_iou_drop")
+        return "agreement", getattr(self, f"{key}_agreement")
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    """What :func:`unet_tf.export` writes and how strictly it checks it.
+
+    Example:
+        >>> ExportConfig(formats=("savedmodel", "tflite-int8")).tflite_variants
+        ('int8',)
+    """
+
+    # dynamic range is opt-in: its speed depends on the CPU and runtime, and integer-only
+    # accelerators cannot run it
+    formats: tuple[str, ...] = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8")
+    parity_images: int = 50  # validation images compared at their own size
+    representative_images: int = 100  # training images that calibrate int8 activations
+    thresholds: ParityThresholds = field(default_factory=ParityThresholds)
+    overwrite: bool = False  # replace an existing export folder (only once the new one passed)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.formats if f not in EXPORT_FORMATS]
+        if bad or not self.formats:
+            raise ValueError(
+                f"formats must be a non-empty subset of {list(EXPORT_FORMATS)}; got "
+                f"{list(self.formats)}"
+            )
+        for name in ("parity_images", "representative_images"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
+
+    @property
+    def tflite_variants(self) -> tuple[str, ...]:
+        return tuple(f.removeprefix("tflite-") for f in self.formats if f.startswith("tflite-"))
 
 
 def dump_json(obj: Any, path: Any) -> None:

@@ -57,6 +57,22 @@ def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_") or "class"
 
 
+def confusion_matrix(truth, pred, num_classes: int) -> np.ndarray:
+    """The one confusion matrix: ``[t, p]`` counts pixels of true class t predicted as p.
+
+    Pixels whose truth is IGNORE_LABEL (or any value >= ``num_classes``) are skipped.
+
+    Example:
+        >>> confusion_matrix(np.array([0, 1, 1, 255]), np.array([0, 1, 0, 1]), 2).tolist()
+        [[1, 0], [1, 1]]
+    """
+    truth = np.asarray(truth).ravel().astype(np.int64)
+    pred = np.asarray(pred).ravel().astype(np.int64)
+    valid = (truth != IGNORE_LABEL) & (truth >= 0) & (truth < num_classes)
+    return np.bincount(truth[valid] * num_classes + pred[valid],
+                       minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
 def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
     """Per-class IoU and Dice, their means, and pixel accuracy from a confusion matrix.
 

@@ -49,6 +49,21 @@ def compile_model(
     return model
 
 
+def strip_training_config(path: Path) -> None:
+    """Re-save a checkpoint without optimizer and loss, so plain Keras loads it anywhere.
+
+    ``ModelCheckpoint`` saves the compiled model, whose loss (``SegmentationLoss``) only
+    loads where ``unet_tf`` is imported; the released ``model.keras`` holds the network
+    alone (fine-tuning compiles it again).
+    """
+    if not path.exists():
+        return
+    model = keras.saving.load_model(path, compile=False)
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)
+
+
 def class_frequencies(dataset: tf.data.Dataset, num_classes: int) -> np.ndarray:
     """Fraction of labelled pixels of each class over a (mask-yielding) dataset."""
     counts = np.zeros(num_classes, np.float64)
@@ -202,7 +217,9 @@ def train(
         model=model_config,
         class_names=tuple(class_names),
         input_size=tuple(data_config.image_size),
-        preprocessing=dict(PREPROCESSING),
+        # "native": trained on crops at the images' own pixel size; served without resizing
+        preprocessing={**PREPROCESSING,
+                       "resolution": getattr(data_config, "resolution", "resize")},
         extra={
             "data": data_config.to_dict(),
             "validation_data": val_config.to_dict() if val_config else None,
@@ -219,6 +236,7 @@ def train(
             "num_parameters": int(model.count_params()),
         },
     )
+    strip_training_config(out / MODEL_FILE)
     info.save(out)
     (out / "history.json").write_text(json.dumps(hist, indent=1) + "\n")
     if hist:

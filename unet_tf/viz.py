@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from unet_tf.imageio import as_rgb
+
 
 def _pyplot():
     import matplotlib
@@ -225,3 +227,72 @@ def plot_images(
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return Path(path)
+
+
+def label_font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has one bitmap font size
+        return ImageFont.load_default()
+
+
+def legend_strip(class_names: Sequence[str], width: int, colors: np.ndarray | None = None):
+    """A white uint8 RGB strip [h, width, 3] of colour swatches with the class names."""
+    from PIL import Image, ImageDraw
+
+    colors = class_colors(len(class_names)) if colors is None else colors
+    size = max(12, min(24, width // 40))
+    font = label_font(size)
+    draw = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    rows, x, y = [], 0, 0
+    for name in class_names:  # wrap entries onto as many rows as the width needs
+        w = size + 6 + int(draw.textlength(str(name), font=font)) + size
+        if x and x + w > width:
+            x, y = 0, y + size + 8
+        rows.append((x, y, name))
+        x += w
+    strip = Image.new("RGB", (width, y + size + 12), "white")
+    draw = ImageDraw.Draw(strip)
+    for (x, y, name), color in zip(rows, colors, strict=True):
+        box = [x + 6, y + 6, x + 6 + size, y + 6 + size]
+        draw.rectangle(box, fill=tuple(int(c) for c in color), outline="black")
+        draw.text((x + size + 12, y + 6), str(name), fill="black", font=font)
+    return np.asarray(strip)
+
+
+def overlay_with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequence[str],
+                        alpha: float = 0.5) -> np.ndarray:
+    """The image with its mask in class colours and a legend naming the classes below it.
+
+    Example:
+        >>> pic = overlay_with_legend(np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80)),
+        ...                           ["pet", "background"])
+        >>> pic.shape[1], pic.shape[0] > 60
+        (80, True)
+    """
+    blended = overlay(as_rgb(image), np.asarray(mask).astype(np.int64), len(class_names),
+                      alpha=alpha)
+    return np.concatenate([blended, legend_strip(class_names, blended.shape[1])], axis=0)
+
+
+def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str],
+                 height: int = 320) -> np.ndarray:
+    """Panels (uint8 RGB or float [0, 1] gray) scaled to one height, titled, side by side."""
+    from PIL import Image, ImageDraw
+
+    font = label_font(16)
+    tiles = []
+    for panel, title in zip(panels, titles, strict=True):
+        panel = np.asarray(panel)
+        if panel.dtype != np.uint8:
+            panel = np.clip(panel * 255.0, 0, 255).astype(np.uint8)
+        im = Image.fromarray(panel).convert("RGB")
+        width = max(1, round(im.width * height / im.height))
+        im = im.resize((width, height), Image.Resampling.LANCZOS)
+        tile = Image.new("RGB", (width + 8, height + 30), "white")
+        tile.paste(im, (4, 26))
+        ImageDraw.Draw(tile).text((6, 4), title, fill="black", font=font)
+        tiles.append(np.asarray(tile))
+    return np.concatenate(tiles, axis=1)

@@ -4,6 +4,6 @@ Example:
     >>> from unet_tf.apps import blur_background  # doctest: +SKIP
 """
 
-from unet_tf.apps.blur import blur_background, blur_files, keep_indices, soft_mask
+from unet_tf.apps.blur import blur_background, keep_indices, soft_mask
 
-__all__ = ["blur_background", "blur_files", "keep_indices", "soft_mask"]
+__all__ = ["blur_background", "keep_indices", "soft_mask"]

@@ -1,4 +1,4 @@
-"""Background blur ("portrait mode") on top of any :class:`unet_tf.predict.Predictor`.
+"""Background blur ("portrait mode") on top of any :class:`unet_tf.Predictor`.
 
 The kept classes' probabilities make a soft mask: a ramp turns confident pixels fully sharp
 or fully blurred while the uncertain band around the subject's outline stays in between,
@@ -9,7 +9,7 @@ and written upright, with their other EXIF data kept.
 
 Example:
     >>> from unet_tf.apps import blur_background
-    >>> from unet_tf.predict import Predictor
+    >>> from unet_tf import Predictor
     >>> predictor = Predictor.from_path("saved_models/pets-export")  # doctest: +SKIP
     >>> result = blur_background("cat.jpg", predictor, keep=["pet"])  # doctest: +SKIP
 """
@@ -17,14 +17,12 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unet_tf.predict import Predictor, as_rgb, read_image
-
-EXIF_ORIENTATION = 0x0112
+from unet_tf.imageio import as_rgb
+from unet_tf.predictors import Predictor
 
 
 def keep_indices(keep: Sequence[str | int] | str, class_names: Sequence[str]) -> list[int]:
@@ -107,18 +105,20 @@ def blur_background(
     strength: float = 0.02,
     feather: float = 0.01,
     return_mask: bool = False,
+    **predict_options: Any,
 ):
     """Blur everything but the kept classes, at the image's own resolution.
 
     Args:
         image: uint8 RGB [H, W, 3] (or gray / RGBA), or an image file path (read upright
             following its EXIF orientation).
-        predictor: any :class:`~unet_tf.predict.Predictor` (.keras, SavedModel, .tflite).
+        predictor: any :class:`~unet_tf.Predictor` (.keras, SavedModel, .tflite).
         keep: class names or indices to keep sharp, e.g. ``["pet"]``.
         strength: blur sigma as a fraction of the image's shorter side (0.02 = 10 px on a
             500 px photo), so photos of any resolution look alike; 0 disables the blur.
         feather: sigma of the mask's soft edge, as a fraction of the shorter side.
         return_mask: also return the soft mask (float32 [H, W], 1 = kept sharp).
+        **predict_options: passed to :meth:`unet_tf.Predictor.predict`, e.g. ``tile=512``.
 
     Returns:
         uint8 RGB [H, W, 3], or (image, mask).
@@ -132,7 +132,7 @@ def blur_background(
         raise ValueError(f"strength and feather must be >= 0; got {strength}, {feather}")
     rgb = as_rgb(image)
     indices = keep_indices(keep, predictor.class_names)
-    _, probabilities = predictor.predict(rgb, return_probabilities=True)
+    _, probabilities = predictor.predict(rgb, return_probabilities=True, **predict_options)
     short = min(rgb.shape[:2])
     alpha = soft_mask(probabilities, indices, feather * short)
     sigma = strength * short
@@ -147,76 +147,3 @@ def blur_background(
     result = alpha[..., None] * image_f + (1.0 - alpha[..., None]) * background
     result = np.clip(np.rint(result), 0, 255).astype(np.uint8)
     return (result, alpha) if return_mask else result
-
-
-def side_by_side(panels: Sequence[np.ndarray], titles: Sequence[str],
-                 height: int = 320) -> np.ndarray:
-    """Panels (uint8 RGB or float [0, 1] gray) scaled to one height, titled, side by side."""
-    from PIL import Image, ImageDraw
-
-    from unet_tf.predict import _font
-
-    font = _font(16)
-    tiles = []
-    for panel, title in zip(panels, titles, strict=True):
-        panel = np.asarray(panel)
-        if panel.dtype != np.uint8:
-            panel = np.clip(panel * 255.0, 0, 255).astype(np.uint8)
-        im = Image.fromarray(panel).convert("RGB")
-        width = max(1, round(im.width * height / im.height))
-        im = im.resize((width, height), Image.Resampling.LANCZOS)
-        tile = Image.new("RGB", (width + 8, height + 30), "white")
-        tile.paste(im, (4, 26))
-        ImageDraw.Draw(tile).text((6, 4), title, fill="black", font=font)
-        tiles.append(np.asarray(tile))
-    return np.concatenate(tiles, axis=1)
-
-
-def blur_files(
-    predictor: Predictor,
-    paths: Sequence[str | Path],
-    out_dir: str | Path,
-    keep: Sequence[str | int] | str,
-    strength: float = 0.02,
-    feather: float = 0.01,
-) -> list[dict[str, Any]]:
-    """Blur the background of photos; write ``NAME_blur.EXT`` and ``NAME_blur_figure.png``.
-
-    The result keeps the photo's own (upright) size and, for JPEGs, its EXIF data with the
-    orientation reset (its pixels are already upright). The figure shows the photo, the
-    soft mask and the result side by side.
-
-    Returns:
-        One entry per photo: its path, size and the files written.
-
-    Example:
-        >>> blur_files(predictor, ["cat.jpg"], "out", keep=["pet"])  # doctest: +SKIP
-    """
-    from PIL import Image
-
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    results = []
-    for path in paths:
-        path = Path(path)
-        image = read_image(path)
-        result, alpha = blur_background(image, predictor, keep, strength, feather,
-                                        return_mask=True)
-        jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-        target = out / f"{path.stem}_blur{'.jpg' if jpeg else '.png'}"
-        options: dict[str, Any] = {}
-        with Image.open(path) as original:
-            exif = original.getexif()
-        if jpeg:
-            options["quality"] = 95
-            if exif:
-                if EXIF_ORIENTATION in exif:
-                    exif[EXIF_ORIENTATION] = 1  # pixels are upright now
-                options["exif"] = exif.tobytes()
-        Image.fromarray(result).save(target, **options)
-        figure = out / f"{path.stem}_blur_figure.png"
-        Image.fromarray(side_by_side([image, alpha, result], ["photo", "mask (kept)",
-                                                              "background blurred"])).save(figure)
-        results.append({"image": str(path), "size": [int(v) for v in result.shape[:2]],
-                        "result": str(target), "figure": str(figure)})
-    return results

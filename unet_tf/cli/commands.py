@@ -1,0 +1,120 @@
+"""What each ``unet-tf`` command does: build settings from the flags, call the library."""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from unet_tf.cli.arguments import data_config, default_run_dir
+from unet_tf.config import AugmentConfig, ExportConfig, ParityThresholds, TrainConfig
+
+
+def cmd_train(args) -> int:
+    from unet_tf.config import model_preset
+    from unet_tf.evaluation import evaluate, format_report
+    from unet_tf.training import train
+
+    augment = AugmentConfig(
+        vertical_flip=args.vflip, rotate90=args.rot90, elastic=args.elastic,
+        rotate=args.rotate, scale=args.scale, crop=args.crop,
+    ) if not args.no_augment else AugmentConfig.none()
+    data = data_config(args, image_size=args.image_size, batch_size=args.batch_size,
+                       augment=augment)
+    val = None
+    if args.val_data or args.val_split:
+        val = dataclasses.replace(
+            data, spec=args.val_data or args.data, split=args.val_split,
+            augment=AugmentConfig.none(), num_examples=None,
+        )
+    overrides = {}
+    if args.base_filters:
+        overrides["base_filters"] = args.base_filters
+    if args.depth:
+        overrides["depth"] = args.depth
+    if args.residual:
+        overrides["residual"] = True
+    model = model_preset(args.preset, **overrides)
+    training = TrainConfig(
+        epochs=args.epochs, learning_rate=args.learning_rate, dice_weight=args.dice_weight,
+        class_weights=args.class_weights, early_stopping_patience=args.patience,
+        focal_weight=args.focal_weight, weight_map=args.weight_map,
+        weight_map_w0=args.weight_map_w0, weight_map_sigma=args.weight_map_sigma,
+        weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
+        seed=args.seed, verbose=1 if sys.stdout.isatty() else 2,
+    )
+    out = Path(args.out) if args.out else default_run_dir(args.data)
+    run = train(model, data, training, out, val_config=val)
+    if not args.no_evaluate:
+        report = evaluate(run, out_dir=run / "eval")
+        print(format_report(report))
+        print(f"report: {run / 'eval' / 'report.json'}")
+    print(f"model: {run / 'model.keras'}")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from unet_tf.evaluation import evaluate, format_report
+
+    data = data_config(args) if args.data else None
+    subset = args.subset if args.data else None
+    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta or False,
+                      tile=args.tile, overlap=args.overlap)
+    print(format_report(report))
+    if args.out:
+        print(f"report: {Path(args.out) / 'report.json'}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from unet_tf.deploy import export, format_parity
+
+    config = ExportConfig(
+        formats=args.formats,
+        parity_images=args.parity_images,
+        representative_images=args.representative_images,
+        thresholds=ParityThresholds(
+            savedmodel_agreement=args.min_agreement_savedmodel,
+            fp32_agreement=args.min_agreement_fp32,
+            fp16_agreement=args.min_agreement_fp16,
+            int8_iou_drop=args.max_iou_drop_int8,
+            dynamic_iou_drop=args.max_iou_drop_dynamic,
+        ),
+        overwrite=args.overwrite,
+    )
+    report = export(args.model, args.out, config, data=data_config(args) if args.data else None)
+    print(format_parity(report["parity"]))
+    out = Path(report["out"])
+    for path in sorted(out.iterdir()):
+        size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else (
+            path.stat().st_size)
+        print(f"{path}  ({size / 1e6:.2f} MB)")
+    return 0
+
+
+def _predictor(args):
+    from unet_tf.predictors import Predictor
+
+    return Predictor.from_path(args.model, num_threads=args.threads)
+
+
+def cmd_predict(args) -> int:
+    from unet_tf.cli.outputs import predict_files
+
+    results = predict_files(_predictor(args), args.images, args.out, tile=args.tile,
+                            overlap=args.overlap)
+    for result in results:
+        shares = ", ".join(f"{n} {100 * v:.1f}%" for n, v in result["fractions"].items())
+        print(f"{result['image']}: {shares} -> {result['mask']}, {result['overlay']}")
+    return 0
+
+
+def cmd_blur(args) -> int:
+    from unet_tf.cli.outputs import blur_files
+
+    results = blur_files(_predictor(args), args.images, args.out, keep=args.keep,
+                         strength=args.strength, feather=args.feather, tile=args.tile,
+                         overlap=args.overlap)
+    for result in results:
+        print(f"{result['image']} -> {result['result']}, {result['figure']}")
+    return 0

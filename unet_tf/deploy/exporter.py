@@ -1,0 +1,251 @@
+"""Export a trained model to a SavedModel and TFLite files, and prove they still agree with it.
+
+:func:`export` writes an export directory::
+
+    saved_models/pets-export/
+        saved_model/         serving_default: images uint8 [batch, H, W, 3], any size ->
+                             mask uint8 [batch, H, W], probabilities float32 [batch, H, W, K];
+                             segment_tiles: the same at the images' own pixel size
+        model_fp32.tflite    float32 pixels 0..255 [1, h, w, C] at the training size -> logits
+        model_fp16.tflite    same interface, float16 weights (half the size)
+        model_int8.tflite    full integer: uint8 pixels in, uint8 (quantized) logits out
+        config.json          the run's config.json plus an "export" section (formats, tensors)
+        labels.txt           one class name per line, in index order
+        parity.json          agreement of every format with the Keras model
+
+It is **atomic**: everything is written to a temporary folder beside the target and renamed
+into place only when every format converted and passed its parity check; a failed export
+leaves nothing behind, and ``overwrite`` only ever replaces an earlier export.
+
+Example:
+    >>> import unet_tf
+    >>> report = unet_tf.export("saved_models/pets", "saved_models/pets-export")  # doctest: +SKIP
+    >>> report["parity"]["passed"]  # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from unet_tf.checkpoint import CONFIG_FILE, RunInfo, load_run, resolve_model_path
+from unet_tf.config import DataConfig, ExportConfig
+from unet_tf.data import load_source
+from unet_tf.deploy.parity import ParityError, format_parity, parity_check
+from unet_tf.deploy.savedmodel import save_saved_model
+from unet_tf.deploy.tflite import (
+    convert_tflite,
+    representative_pixels,
+    tensor_description,
+    tflite_file_name,
+    tflite_operators,
+)
+from unet_tf.predictors import SAVED_MODEL_DIR, Predictor
+from unet_tf.predictors.keras_model import KerasPredictor
+
+logger = logging.getLogger("unet_tf")
+
+PARITY_FILE = "parity.json"
+LABELS_FILE = "labels.txt"
+
+
+def export_data(
+    info: RunInfo, data: DataConfig | None
+) -> tuple[DataConfig, str | None, DataConfig, str | None]:
+    """(calibration data, its subset, parity data, its subset) for a run.
+
+    Representative (calibration) images come from the run's training data; parity images
+    from its validation data (its ``validation_data``, or the held-out fraction of its
+    training data). An explicit ``data`` is split the same way (seeded fraction).
+    """
+    if data is not None:
+        return data, "training", data, "validation"
+    if info.extra.get("data"):
+        train = DataConfig.from_dict(info.extra["data"])
+        if info.extra.get("validation_data"):
+            return train, None, DataConfig.from_dict(info.extra["validation_data"]), None
+        return train, "training", train, "validation"
+    raise ValueError(
+        "this model has no recorded training data (a bare .keras file?); pass data= "
+        "(--data SPEC) for the int8 calibration images and the parity check"
+    )
+
+
+def raw_examples(config: DataConfig, subset: str | None, limit: int, info: RunInfo):
+    """Up to ``limit`` raw (uint8 image [H, W, C], int32 mask [H, W]) pairs at their own size."""
+    source = load_source(config, subset=subset)
+    pairs = [(image.numpy(), mask.numpy()[..., 0])
+             for image, mask in source.examples.take(limit)]
+    if tuple(source.class_names) != tuple(info.class_names):
+        logger.warning("data classes %s differ from the model's %s", source.class_names,
+                       info.class_names)
+    return pairs, source.description
+
+
+def check_target(out: Path, run_dir: Path, overwrite: bool) -> None:
+    """Refuse an ``out`` that is the run itself, a file, or a folder that is not an export."""
+    if out.resolve() in (run_dir.resolve(), *run_dir.resolve().parents):
+        raise ValueError(f"--out {out} would replace the model's own folder {run_dir}; "
+                         "export to a new folder, e.g. saved_models/NAME-export")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder to create")
+    if out.is_dir() and any(out.iterdir()):
+        if not overwrite:
+            raise ValueError(f"{out} already exists; pass overwrite=True (--overwrite) to "
+                             "replace it, or choose another --out")
+        if not (out / PARITY_FILE).is_file():
+            raise ValueError(f"{out} is not an export folder (no {PARITY_FILE}); --overwrite "
+                             "replaces earlier exports only, never other folders")
+
+
+def export(
+    model_path: str | Path,
+    out_dir: str | Path,
+    config: ExportConfig | None = None,
+    data: DataConfig | None = None,
+) -> dict[str, Any]:
+    """Export a run (or .keras file) to a SavedModel and TFLite files, checking parity.
+
+    Args:
+        model_path: run directory or .keras file written by :func:`unet_tf.train`.
+        out_dir: export directory to create (see the module docstring for its layout).
+        config: formats, parity and calibration image counts, thresholds, overwrite
+            (default: ``ExportConfig()``: SavedModel and TFLite fp32, fp16, int8).
+        data: data for int8 calibration (its "training" subset) and the parity check (its
+            "validation" subset). Default: the run's own training and validation data.
+
+    Returns:
+        The export report (also in config.json's "export" section and parity.json).
+
+    Raises:
+        ParityError: a format is under its threshold; the message holds the numbers, and
+            nothing is written.
+        ExportError: a conversion failed or produced a non-builtin TFLite op.
+
+    Example:
+        >>> report = export("saved_models/pets", "saved_models/pets-export",
+        ...                 ExportConfig(formats=("tflite-int8",)))  # doctest: +SKIP
+        >>> print(format_parity(report["parity"]))  # doctest: +SKIP
+    """
+    config = config or ExportConfig()
+    out = Path(out_dir)
+    keras_path, run_dir = resolve_model_path(model_path)
+    check_target(out, run_dir, config.overwrite)
+
+    start = time.time()
+    model, info = load_run(model_path)
+    rep_config, rep_subset, parity_config, parity_subset = export_data(info, data)
+    parity_examples, parity_source = raw_examples(parity_config, parity_subset,
+                                                  config.parity_images, info)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary folder
+    try:
+        written: dict[str, Any] = {}
+        if "savedmodel" in config.formats:
+            save_saved_model(model, info, tmp / SAVED_MODEL_DIR)
+            written["savedmodel"] = {
+                "format": "savedmodel",
+                "path": SAVED_MODEL_DIR,
+                "signatures": ["serving_default", "segment_tiles"],
+                "inputs": {"images": "uint8 [batch, height, width, 3], any size"},
+                "outputs": {"mask": "uint8 [batch, height, width]",
+                            "probabilities": "float32 [batch, height, width, classes]"},
+            }
+            logger.info("export: SavedModel written")
+        representative = None
+        if "int8" in config.tflite_variants:
+            images = [im for im, _ in raw_examples(rep_config, rep_subset,
+                                                   config.representative_images, info)[0]]
+            representative = representative_pixels(images, info)
+        tflite = {}
+        for variant in config.tflite_variants:
+            content = convert_tflite(model, info, variant, representative)
+            name = tflite_file_name(variant)
+            (tmp / name).write_bytes(content)
+            tflite[name] = describe_tflite(content, f"tflite-{variant}")
+            logger.info("export: %s (%d bytes)", name, len(content))
+        if tflite:
+            written["tflite"] = tflite
+
+        run_config = info.to_dict()
+        run_config["export"] = {
+            **written,
+            "source_model": keras_path.name,
+            "representative_images": len(representative) if representative else 0,
+            "versions": _versions(),
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
+        (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names))
+
+        reference = KerasPredictor.from_model(model, info, keras_path)
+        predictors: dict[str, Predictor] = {}
+        if "savedmodel" in config.formats:
+            predictors["savedmodel"] = Predictor.from_path(tmp / SAVED_MODEL_DIR)
+        for name, entry in tflite.items():
+            predictors[entry["format"]] = Predictor.from_path(tmp / name)
+        parity = parity_check(reference, predictors, parity_examples, config.thresholds)
+        parity["data"] = parity_source
+        (tmp / PARITY_FILE).write_text(json.dumps(parity, indent=2) + "\n")
+        logger.info("%s", format_parity(parity))
+        if not parity["passed"]:
+            failed = [n for n, e in parity["formats"].items() if not e["passed"]]
+            raise ParityError(
+                f"export to {out} failed the parity check for {failed}; nothing was written.\n"
+                + format_parity(parity),
+                parity,
+            )
+        del predictors, reference
+        _replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {**run_config["export"], "parity": parity, "out": str(out),
+            "seconds": round(time.time() - start, 1)}
+
+
+def describe_tflite(content: bytes, export_format: str) -> dict[str, Any]:
+    """A .tflite file's entry in config.json: format, size, tensors, operators."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    return {
+        "format": export_format,
+        "bytes": len(content),
+        "input": tensor_description(interpreter.get_input_details()[0]),
+        "output": tensor_description(interpreter.get_output_details()[0]),
+        "operators": tflite_operators(content),
+    }
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    import keras
+    import tensorflow as tf
+
+    from unet_tf import __version__
+
+    try:
+        litert = version("ai-edge-litert")
+    except PackageNotFoundError:
+        litert = "unknown"
+    return {"tensorflow": tf.__version__, "keras": keras.__version__,
+            "ai_edge_litert": litert, "unet_tf": __version__}
+
+
+def _replace(tmp: Path, out: Path) -> None:
+    """Move the finished export into place: rename, so readers never see half of it."""
+    if out.exists():
+        old = tmp.with_name(tmp.name.replace(".partial", ".old"))
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        tmp.rename(out)

@@ -1,0 +1,154 @@
+"""The predictor interface shared by every model format.
+
+``predict(image)`` returns a uint8 class mask at the image's own size whatever the format;
+``return_probabilities=True`` adds float32 softmax probabilities [H, W, K]; ``tile=N``
+segments large images tile by tile at their own pixel size (:mod:`unet_tf.tiling`).
+Subclasses implement two steps, both on uint8 RGB batches: ``_segment`` (a whole image,
+through :mod:`unet_tf.serving`) and ``_segment_tiles`` (tiles at their own pixel size).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from unet_tf.checkpoint import CONFIG_FILE
+from unet_tf.imageio import as_rgb
+from unet_tf.tiling import check_tiling, predict_tiled
+
+DEFAULT_OVERLAP = 32  # pixels shared by neighbouring tiles (16 px of context each side)
+
+
+class Predictor:
+    """Segment images with a trained model in any format; see :meth:`from_path`.
+
+    Attributes:
+        path: the model file or folder.
+        format: "keras", "savedmodel" or the export format of a .tflite file
+            ("tflite-fp32", "tflite-fp16", "tflite-int8", "tflite-dynamic").
+        class_names: class names in index order.
+        input_size: (height, width) the model was trained at.
+        native: True when the run was trained at native resolution (images are segmented
+            at their own pixel size instead of being resized to ``input_size``).
+    """
+
+    format = "unknown"
+
+    def __init__(self, path: Path, config: dict[str, Any]):
+        self.path = Path(path)
+        self.config = config
+        self.class_names = tuple(config["class_names"])
+        self.input_size = tuple(config["input_size"])
+        self.native = config.get("preprocessing", {}).get("resolution") == "native"
+        self.multiple = 2 ** int(config.get("model", {}).get("depth", 0))
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({str(self.path)!r}, format={self.format!r}, "
+            f"classes={list(self.class_names)}, input_size={self.input_size})"
+        )
+
+    @classmethod
+    def from_path(cls, path: str | Path, num_threads: int | None = None) -> Predictor:
+        """Load a predictor for a run directory, .keras file, SavedModel or .tflite file.
+
+        Args:
+            path: a run directory (with model.keras), a .keras file, a SavedModel folder,
+                an export directory (its ``saved_model/`` is used) or a .tflite file. Each
+                needs the run's ``config.json`` beside it (class names, input size).
+            num_threads: CPU threads of the TFLite interpreter (None: its default). Keras
+                and SavedModels use TensorFlow's global thread settings.
+
+        Returns:
+            A :class:`Predictor` whose ``predict`` works the same for every format.
+
+        Example:
+            >>> p = Predictor.from_path("saved_models/pets")  # doctest: +SKIP
+            >>> p.predict(np.zeros((300, 200, 3), np.uint8)).shape  # doctest: +SKIP
+            (300, 200)
+        """
+        from unet_tf.predictors.loading import load_predictor
+
+        return load_predictor(path, num_threads=num_threads)
+
+    def predict(
+        self,
+        image: Any,
+        return_probabilities: bool = False,
+        tile: int | None = None,
+        overlap: int = DEFAULT_OVERLAP,
+        tile_batch: int = 4,
+    ):
+        """Segment one image at its own size.
+
+        Args:
+            image: uint8 [H, W, 3] RGB (also [H, W], [H, W, 1], RGBA or 16-bit), or an
+                image file path (read upright, following its EXIF orientation).
+            return_probabilities: also return float32 softmax probabilities [H, W, K].
+            tile: segment tiles of this many pixels at the image's own pixel size, blended
+                over ``overlap`` pixels (large images at full resolution, bounded memory);
+                None segments the whole image at once.
+            overlap: pixels shared by neighbouring tiles.
+            tile_batch: tiles per network call.
+
+        Returns:
+            uint8 class mask [H, W], or (mask, probabilities).
+
+        Example:
+            >>> mask, probs = predictor.predict(image, return_probabilities=True)  # doctest: +SKIP
+            >>> mask = predictor.predict(big_image, tile=256, overlap=32)  # doctest: +SKIP
+        """
+        rgb = as_rgb(image)
+        if tile is not None:
+            check_tiling(int(tile), int(overlap), self.multiple)
+            mask, probabilities = predict_tiled(
+                self._segment_tiles, rgb, int(tile), int(overlap), self.num_classes,
+                batch_size=tile_batch, return_probabilities=return_probabilities,
+            )
+        else:
+            mask, probabilities = self._segment(rgb[None])
+            mask, probabilities = np.asarray(mask)[0], np.asarray(probabilities)[0]
+        return (mask, probabilities) if return_probabilities else mask
+
+    def _segment(self, images: np.ndarray):  # -> (mask [1, H, W], probabilities [1, H, W, K])
+        raise NotImplementedError
+
+    def _segment_tiles(self, tiles: np.ndarray) -> np.ndarray:  # -> probabilities [n, t, t, K]
+        raise NotImplementedError
+
+
+def read_config(path: Path, *folders: Path) -> dict[str, Any]:
+    """The run's config.json from the first of ``folders`` that has one; a clear error else."""
+    for folder in folders:
+        file = Path(folder) / CONFIG_FILE
+        if file.is_file():
+            try:
+                config = json.loads(file.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise ValueError(f"{file}: not valid JSON ({exc})") from exc
+            missing = [k for k in ("class_names", "input_size") if not config.get(k)]
+            if missing:
+                raise ValueError(f"{file}: not a unet_tf config.json (no {missing})")
+            return config
+    where = " or ".join(str(Path(f) / CONFIG_FILE) for f in folders)
+    raise ValueError(
+        f"{path}: no {where}; the model's class names and input size are unknown. Put the "
+        "config.json of its run or export beside it"
+    )
+
+
+def check_classes(config: dict[str, Any], num_classes: int, path: Path) -> None:
+    names: Sequence[str] = config["class_names"]
+    if len(names) != num_classes:
+        raise ValueError(
+            f"{path}: config.json names {len(names)} classes {list(names)} but the model "
+            f"outputs {num_classes}; is it the config of another model?"
+        )

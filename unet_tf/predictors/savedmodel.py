@@ -1,0 +1,51 @@
+"""A SavedModel folder with the signatures written by :func:`unet_tf.export`.
+
+A SavedModel is a program: its graph may hold any TensorFlow op, file writes included.
+Loading one runs nothing, but calling it runs its graph, so only SavedModels written by
+``unet_tf.export`` (whose two signatures are checked here) should be served.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from unet_tf.predictors.base import Predictor, check_classes, read_config
+from unet_tf.serving import SERVING_INPUT, TILE_SIGNATURE
+
+
+class SavedModelPredictor(Predictor):
+    """``serving_default`` for whole images, ``segment_tiles`` for tiles at their pixel size."""
+
+    format = "savedmodel"
+
+    def __init__(self, path: Path):
+        config = read_config(path, path, path.parent)
+        try:
+            loaded = tf.saved_model.load(str(path))
+        except Exception as exc:  # corrupt protobufs raise DecodeError, OSError, ...
+            raise ValueError(f"{path}: TensorFlow cannot load this SavedModel ({exc})") from exc
+        if "serving_default" not in loaded.signatures:
+            raise ValueError(
+                f"{path}: the SavedModel has no serving_default signature (found "
+                f"{sorted(loaded.signatures)}); export it with unet_tf.export"
+            )
+        self._loaded = loaded  # keeps the variables alive
+        self._serve = loaded.signatures["serving_default"]
+        self._tiles = loaded.signatures.get(TILE_SIGNATURE)
+        check_classes(config, self._serve.structured_outputs["probabilities"].shape[-1], path)
+        super().__init__(path, config)
+
+    def _segment(self, images):
+        out = self._serve(**{SERVING_INPUT: tf.constant(images)})
+        return out["mask"], out["probabilities"]
+
+    def _segment_tiles(self, tiles):
+        if self._tiles is None:
+            raise ValueError(
+                f"{self.path}: this SavedModel has no {TILE_SIGNATURE} signature (exported by "
+                "an older unet_tf); export it again to use tiled inference"
+            )
+        return np.asarray(self._tiles(**{SERVING_INPUT: tf.constant(tiles)})["probabilities"])
