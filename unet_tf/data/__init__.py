@@ -6,6 +6,13 @@ A source is named by a spec string:
 - ``tfds:NAME``: a tensorflow-datasets dataset, e.g. ``tfds:oxford_iiit_pet``.
 - ``oxford-pets:DIR``: the Oxford-IIIT Pet archive layout.
 - ``folder:DIR``: images/ + masks/ matched by file stem (optionally per split folder).
+- ``instances:DIR``: images/ + instances/ label images (0 background, k = k-th object),
+  trained as background / interior / boundary; ``instances-foreground:DIR`` trains the same
+  files as background / foreground (the semantic baseline).
+
+``DataConfig.resolution="native"`` keeps every image's pixel size: training batches are random
+``image_size`` crops, validation batches centre crops (both mirror-padded when an image is
+smaller).
 """
 
 from __future__ import annotations
@@ -15,9 +22,14 @@ from collections.abc import Callable
 import tensorflow as tf
 
 from unet_tf.config import DataConfig
-from unet_tf.data.augment import augment_pair
+from unet_tf.data.augment import augment_pair, crop_pair
 from unet_tf.data.files import DataError, MaskMapping
 from unet_tf.data.folder import load_folder, load_oxford_pets
+from unet_tf.data.instances import (
+    load_instance_pairs,
+    load_instances,
+    load_instances_foreground,
+)
 from unet_tf.data.preprocess import PREPROCESSING, preprocess_image, resize_mask
 from unet_tf.data.source import Source
 from unet_tf.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASS_NAMES
@@ -31,6 +43,7 @@ __all__ = [
     "MaskMapping",
     "Source",
     "augment_pair",
+    "load_instance_pairs",
     "load_source",
     "make_dataset",
     "parse_spec",
@@ -71,6 +84,8 @@ LOADERS: dict[str, Callable[[str, str | None, str | None, DataConfig], Source]] 
     "tfds": load_tfds,
     "oxford-pets": load_oxford_pets,
     "folder": load_folder,
+    "instances": load_instances,
+    "instances-foreground": load_instances_foreground,
 }
 
 
@@ -84,7 +99,8 @@ def parse_spec(spec: str) -> tuple[str, str]:
     kind, _, arg = spec.partition(":")
     if kind not in LOADERS:
         raise DataError(
-            f"Unknown data spec {spec!r}; use synthetic, tfds:NAME, oxford-pets:DIR or folder:DIR"
+            f"Unknown data spec {spec!r}; use synthetic, tfds:NAME, oxford-pets:DIR or "
+            "folder:DIR (instance label images: instances:DIR or instances-foreground:DIR)"
         )
     if kind != "synthetic" and not arg:
         raise DataError(f"Data spec {spec!r} needs an argument, e.g. {kind}:PATH_OR_NAME")
@@ -116,7 +132,9 @@ def make_dataset(
     Images go through :func:`preprocess_image` (bilinear resize to ``config.image_size``),
     masks through nearest-neighbour :func:`resize_mask`; the result is cached, and for
     training shuffled and augmented (image and mask together) with seeds from
-    ``config.seed``, so two runs see the same batches.
+    ``config.seed``, so two runs see the same batches. With ``config.resolution ==
+    "native"`` nothing is resized: the raw images are cached and cropped to
+    ``config.image_size`` (random crops for training, centre crops otherwise).
 
     Args:
         config: data settings.
@@ -139,11 +157,22 @@ def make_dataset(
         raise DataError(f"{source.description}: no examples")
     channels = channels or source.channels
     size = tuple(config.image_size)
+    native = config.resolution == "native"
 
     def prepare(image, mask):
         return preprocess_image(image, size, channels), resize_mask(mask, size)
 
-    ds = source.examples.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+    def crop(image, mask, seed=None):
+        # native resolution: raw pixels are cached, each epoch crops them anew (the crop's
+        # seed is folded from the example's so that augment_pair keeps its own stream)
+        if seed is not None:
+            seed = tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), 1)
+        image, mask = crop_pair(image, mask, size, seed)
+        return preprocess_image(image, None, channels), mask
+
+    ds = source.examples
+    if not native:
+        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
     if config.cache:
         ds = ds.cache()
     if training:
@@ -154,9 +183,15 @@ def make_dataset(
         )
         seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
         ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+        if native:
+            ds = ds.map(
+                lambda pair, seed: (crop(*pair, seed), seed), num_parallel_calls=tf.data.AUTOTUNE
+            )
         ds = ds.map(
             lambda pair, seed: augment_pair(pair[0], pair[1], seed, config.augment),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
+    elif native:
+        ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     return ds, source

@@ -171,3 +171,60 @@ def resample(image: tf.Tensor, coords: tf.Tensor, order: int) -> tf.Tensor:
         channel,
     ])
     return keras.ops.image.map_coordinates(image, full, order=order, fill_mode="reflect")
+
+
+def reflect_pad_to(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
+    """Mirror-pad [H, W, C] on all sides to at least ``height`` x ``width`` (any deficit).
+
+    The padding repeats the reflection as often as needed, so even an image much smaller
+    than the target is padded (``tf.pad``'s REFLECT mode allows less than one image size).
+
+    Example:
+        >>> x = tf.reshape(tf.range(3), [1, 3, 1])
+        >>> reflect_pad_to(x, 1, 7)[0, :, 0].numpy().tolist()
+        [2, 1, 0, 1, 2, 1, 0]
+    """
+
+    def indices(size, target):
+        pad = tf.maximum(target - size, 0)
+        before = pad // 2
+        i = tf.range(-before, size + pad - before)
+        period = tf.maximum(2 * (size - 1), 1)
+        i = tf.math.floormod(i, period)
+        return tf.where(i >= size, period - i, i)
+
+    shape = tf.shape(image)
+    image = tf.gather(image, indices(shape[0], height), axis=0)
+    return tf.gather(image, indices(shape[1], width), axis=1)
+
+
+def crop_pair(image: tf.Tensor, mask: tf.Tensor, size: tuple[int, int], seed=None):
+    """Crop an image [H, W, C] and its mask [H, W, 1] together to ``size`` at native scale.
+
+    Images smaller than ``size`` are mirror-padded first (:func:`reflect_pad_to`). With a
+    stateless ``seed`` the crop is random (training); without one it is the centre crop
+    (validation: deterministic, one shape per batch).
+
+    Example:
+        >>> img, msk = tf.zeros([100, 300, 3], tf.uint8), tf.ones([100, 300, 1], tf.int32)
+        >>> [tuple(t.shape) for t in crop_pair(img, msk, (128, 128), tf.constant([0, 1]))]
+        [(128, 128, 3), (128, 128, 1)]
+    """
+    height, width = size
+    channels = image.shape[-1]
+    stacked = tf.concat([tf.cast(image, tf.int32), tf.cast(mask, tf.int32)], axis=-1)
+    stacked = reflect_pad_to(stacked, height, width)
+    if seed is None:
+        shape = tf.shape(stacked)
+        stacked = tf.image.crop_to_bounding_box(
+            stacked, (shape[0] - height) // 2, (shape[1] - width) // 2, height, width
+        )
+    else:
+        stacked = tf.image.stateless_random_crop(
+            stacked, [height, width, channels + 1], tf.cast(seed, tf.int64)
+        )
+    out_image = tf.cast(stacked[..., :channels], image.dtype)
+    out_mask = tf.cast(stacked[..., channels:], mask.dtype)
+    out_image.set_shape([height, width, channels])
+    out_mask.set_shape([height, width, 1])
+    return out_image, out_mask

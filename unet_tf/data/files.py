@@ -70,8 +70,11 @@ def list_images(folder: Path) -> dict[str, Path]:
     }
 
 
-def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping) -> str | None:
-    """Return None when the pair is good, else a message naming the file and the problem."""
+def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping | None) -> str | None:
+    """Return None when the pair is good, else a message naming the file and the problem.
+
+    ``mapping`` None: the mask holds instance ids (any integer values are valid).
+    """
     try:
         with Image.open(image_path) as im:
             im.load()  # full decode: catches truncated files that open() alone accepts
@@ -81,7 +84,7 @@ def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping) -> str 
     try:
         with Image.open(mask_path) as m:
             m.load()
-            if mapping.is_palette:
+            if mapping is not None and mapping.is_palette:
                 arr = np.asarray(m.convert("RGB"))
             else:
                 if m.mode not in ("L", "P", "I", "I;16", "1"):
@@ -97,6 +100,8 @@ def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping) -> str 
             f"{mask_path}: mask is {arr.shape[1]}x{arr.shape[0]} but image {image_path.name} "
             f"is {image_size[0]}x{image_size[1]} (width x height)"
         )
+    if mapping is None:
+        return None
     if mapping.is_palette:
         colours = {tuple(int(c) for c in v) for v in np.unique(arr.reshape(-1, 3), axis=0)}
         known = {tuple(v) for v in mapping.values} | {tuple(v) for v in mapping.ignore}
@@ -113,9 +118,11 @@ def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping) -> str 
 
 
 def check_pairs(
-    pairs: Sequence[tuple[Path, Path]], mapping: MaskMapping, skip_bad: bool = False
+    pairs: Sequence[tuple[Path, Path]], mapping: MaskMapping | None, skip_bad: bool = False
 ) -> list[tuple[Path, Path]]:
     """Check every pair (in threads); raise DataError on the first bad one, or skip them.
+
+    ``mapping`` None checks instance label images (any integer ids) instead of class masks.
 
     Example:
         >>> check_pairs([], MaskMapping(values=(0, 1)))
