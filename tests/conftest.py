@@ -18,3 +18,4 @@ def data_dir(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"real data {path} is absent (it ships beside the repo in CI only)")
     return path
+

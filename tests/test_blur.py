@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from _export_fixtures import pets_export, pets_photos
+from _models import scene_files, trained_export
 from PIL import Image
 
 from unet_tf.apps import blur_background, keep_indices, soft_mask
@@ -14,7 +14,7 @@ class HalfPredictor:
 
     class_names = ("pet", "background")
 
-    def predict(self, image, return_probabilities=False):
+    def predict(self, image, return_probabilities=False, **options):
         image = np.asarray(image)
         probs = np.zeros(image.shape[:2] + (2,), np.float32)
         probs[:, : image.shape[1] // 2, 0] = 1.0
@@ -60,7 +60,7 @@ def test_keep_names_are_checked():
 
 
 def test_exif_orientation_and_size_are_kept(tmp_path):
-    from unet_tf.apps import blur_files
+    from unet_tf.cli.outputs import blur_files
 
     stored = Image.fromarray(checkerboard(90, 160))  # landscape pixels ...
     exif = Image.Exif()
@@ -75,14 +75,14 @@ def test_exif_orientation_and_size_are_kept(tmp_path):
     assert Image.open(result["figure"]).height > 160 // 2
 
 
-def test_cli_blur_on_a_pets_photo_keeps_its_size(tmp_path_factory, tmp_path, capsys):
-    _, out, _ = pets_export(tmp_path_factory)
-    photo = pets_photos(1)[0]
-    code = main(["-q", "blur", "--model", str(out), "--keep", "pet", str(photo),
-                 "--out", str(tmp_path), "--strength", "0.03"])
+def test_cli_blur_on_a_scene_keeps_its_size(tmp_path_factory, tmp_path, capsys):
+    _, out, _ = trained_export(tmp_path_factory)
+    [photo] = scene_files(tmp_path / "in", 1, size=120)
+    code = main(["-q", "blur", "--model", str(out), "--keep", "disc,square", str(photo),
+                 "--out", str(tmp_path), "--strength", "0.03", "--tile", "64"])
     assert code == 0
-    assert "_blur.jpg" in capsys.readouterr().out
-    with Image.open(photo) as original, Image.open(tmp_path / f"{photo.stem}_blur.jpg") as res:
+    assert "_blur.png" in capsys.readouterr().out
+    with Image.open(photo) as original, Image.open(tmp_path / f"{photo.stem}_blur.png") as res:
         assert res.size == original.size
         before, after = np.asarray(original.convert("RGB")), np.asarray(res)
     assert not np.array_equal(before, after)

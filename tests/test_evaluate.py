@@ -6,7 +6,8 @@ import pytest
 
 from unet_tf import DataConfig, RunInfo, build_unet, evaluate, model_preset
 from unet_tf.data import PREPROCESSING
-from unet_tf.evaluate import format_report, predict_probabilities, spread_indices
+from unet_tf.evaluation import format_report, spread_indices
+from unet_tf.serving import network_logits
 
 
 def one_by_one_model(classes=3):
@@ -21,13 +22,18 @@ def one_by_one_model(classes=3):
 def test_tta_maps_every_copy_back_to_the_same_pixels(shape):
     x = np.random.default_rng(1).random(shape).astype("float32")
     model = one_by_one_model()
-    plain = predict_probabilities(model, x).numpy()
+    plain = softmax(network_logits(model, x))
     for mode in (True, "flips"):
-        tta = predict_probabilities(model, x, tta=mode).numpy()
+        tta = softmax(network_logits(model, x, tta=mode))
         np.testing.assert_allclose(tta, plain, atol=1e-5)
         np.testing.assert_allclose(tta.sum(-1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="'flips'"):
-        predict_probabilities(model, x, tta="rotations")
+        network_logits(model, x, tta="rotations")
+
+
+def softmax(logits):
+    e = np.exp(np.asarray(logits) - np.max(logits, axis=-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 @pytest.fixture(scope="module")
@@ -42,22 +48,21 @@ def run_dir(tmp_path_factory):
     return out
 
 
-@pytest.mark.parametrize("resolution", ["input", "native"])
-def test_evaluate_writes_the_report_files(run_dir, tmp_path, resolution):
-    report = evaluate(run_dir, out_dir=tmp_path, tta=True, resolution=resolution,
-                      num_pictures=2)
+@pytest.mark.parametrize("tile", [None, 64])
+def test_evaluate_writes_the_report_files(run_dir, tmp_path, tile):
+    report = evaluate(run_dir, out_dir=tmp_path, tta=True, tile=tile, num_pictures=2)
     for name in ("report.json", "confusion.png", "predictions.png"):
         assert (tmp_path / name).stat().st_size > 0
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["scored_at"] == resolution and saved["tta"] is True
+    assert saved["scored_at"] == "native" and saved["tta"] is True and saved["tile"] == tile
     assert set(saved["per_class_iou"]) == {"background", "disc", "square", "triangle"}
     assert np.array(saved["confusion"]).sum() == saved["pixels"] > 0
     assert "mean" in format_report(report)
 
 
-def test_bad_resolution_names_the_choices(run_dir):
-    with pytest.raises(ValueError, match="'input' or 'native'"):
-        evaluate(run_dir, resolution="full")
+def test_bad_tta_names_the_choices(run_dir):
+    with pytest.raises(ValueError, match="tta must be one of"):
+        evaluate(run_dir, tta="rotations")
 
 
 def test_pictures_are_spread_over_the_data():

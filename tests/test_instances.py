@@ -250,3 +250,16 @@ def test_real_dsb_nuclei_targets():
     assert image.shape[:2] == ids.shape and ids.max() >= 1
     assert image_scores(ids, label(np.eye(3, dtype=np.float32)[boundary_target(ids)],
                                    min_size=1))["ap_50"] > 0.9
+
+
+def test_weight_map_from_interiors_weighs_the_gap_between_touching_objects():
+    # interiors (class 1) are the objects: the boundary class separates touching ones, so
+    # weight_map_classes=(1,) is the instance weight map of the paper
+    from unet_tf.data import unet_weight_map
+
+    target = boundary_target(two_touching_squares())
+    weights = unet_weight_map(target, object_classes=(1,), sigma=2.0)
+    assert weights[4, 6] > 4.0 and weights[4, 7] > 4.0  # between the squares: 1 + 10 e^(-9/8)
+    assert weights[4, 3] == 1.0  # interior
+    instance_weights = unet_weight_map(target, instances=two_touching_squares(), sigma=2.0)
+    assert instance_weights[4, 6] == 1.0  # with instance ids the touching pixels are objects

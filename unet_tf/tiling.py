@@ -29,14 +29,16 @@ import numpy as np
 def tile_starts(length: int, tile: int, step: int) -> list[int]:
     """Start offsets of tiles of ``tile`` px every ``step`` px covering ``length`` px.
 
+    The tiles may run past ``length`` (the caller pads): every start is a multiple of
+    ``step``, so with ``step`` a multiple of the U-Net's 2**depth every tile sees the same
+    pooling grid and tiles agree where they overlap.
+
     Example:
         >>> tile_starts(300, 128, 96)
-        [0, 96, 172]
+        [0, 96, 192]
     """
-    if length <= tile:
-        return [0]
-    starts = list(range(0, length - tile, step))
-    return [*starts, length - tile]
+    count = max(0, -(-(length - tile) // step))
+    return [i * step for i in range(count + 1)]
 
 
 def blend_window(tile: int, overlap: int) -> np.ndarray:
@@ -45,8 +47,8 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
     The ramp never reaches 0 (a pixel covered by a single tile keeps its value).
 
     Example:
-        >>> w = blend_window(8, 4)
-        >>> float(w[4, 4]), bool(w[0, 0] > 0), bool(w[0, 4] < w[2, 4] < w[4, 4])
+        >>> w = blend_window(12, 4)
+        >>> float(w[6, 6]), bool(w[0, 0] > 0), bool(w[0, 6] < w[2, 6] < w[6, 6])
         (1.0, True, True)
     """
     ramp = np.ones(tile, np.float32)
@@ -59,14 +61,23 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
 
 
 def check_tiling(tile: int, overlap: int, multiple: int = 1) -> None:
-    """Raise ValueError unless ``tile`` and ``overlap`` make a valid tiling."""
+    """Raise ValueError unless ``tile`` and ``overlap`` make a valid tiling.
+
+    Both must be multiples of the U-Net's 2**depth, so that all tiles share one pooling grid.
+    """
     if tile < 1 or tile % multiple:
         raise ValueError(
             f"tile must be a positive multiple of {multiple} (2**depth of the U-Net); got "
             f"{tile}; try {max(multiple, tile // multiple * multiple)}"
         )
-    if not 0 <= overlap <= tile // 2:
-        raise ValueError(f"overlap must be in [0, tile / 2] = [0, {tile // 2}]; got {overlap}")
+    if not 0 <= overlap <= tile // 2 or overlap % multiple:
+        raise ValueError(f"overlap must be in [0, tile / 2] = [0, {tile // 2}] and a multiple "
+                         f"of {multiple} (2**depth of the U-Net); got {overlap}")
+
+
+def context_margin(overlap: int, multiple: int = 1) -> int:
+    """Mirrored context around the image: half the overlap, rounded up to ``multiple``."""
+    return -(-(overlap // 2) // multiple) * multiple
 
 
 def predict_tiled(
@@ -77,6 +88,7 @@ def predict_tiled(
     num_classes: int,
     batch_size: int = 4,
     return_probabilities: bool = False,
+    multiple: int = 1,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Segment a large image tile by tile at its own pixel size.
 
@@ -91,20 +103,21 @@ def predict_tiled(
         batch_size: tiles per call of ``probabilities_fn`` (bounds the memory).
         return_probabilities: also return float32 probabilities [H, W, K] (memory: 4 K
             bytes per pixel).
+        multiple: the U-Net's 2**depth; ``tile`` and ``overlap`` must be multiples of it.
 
     Returns:
         (uint8 mask [H, W], probabilities or None).
     """
-    check_tiling(tile, overlap)
+    check_tiling(tile, overlap, multiple)
     height, width = image.shape[:2]
-    margin = overlap // 2
-    # mirror padding: the context of border pixels, and at least one tile in each direction
-    pad_h, pad_w = max(0, tile - height - 2 * margin), max(0, tile - width - 2 * margin)
-    padded = np.pad(image, [(margin, margin + pad_h), (margin, margin + pad_w), (0, 0)],
-                    mode="symmetric")
-    full_h, full_w = padded.shape[:2]
+    margin = context_margin(overlap, multiple)
     step = tile - overlap
-    ys, xs = tile_starts(full_h, tile, step), tile_starts(full_w, tile, step)
+    ys = tile_starts(height + 2 * margin, tile, step)
+    xs = tile_starts(width + 2 * margin, tile, step)
+    full_h, full_w = ys[-1] + tile, xs[-1] + tile
+    # mirror padding: the context of border pixels, and whole tiles at the bottom and right
+    padded = np.pad(image, [(margin, full_h - height - margin),
+                            (margin, full_w - width - margin), (0, 0)], mode="symmetric")
     window = blend_window(tile, overlap)[..., None]
 
     mask = np.empty((height, width), np.uint8)

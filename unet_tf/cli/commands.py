@@ -73,13 +73,9 @@ def cmd_export(args) -> int:
         formats=args.formats,
         parity_images=args.parity_images,
         representative_images=args.representative_images,
-        thresholds=ParityThresholds(
-            savedmodel_agreement=args.min_agreement_savedmodel,
-            fp32_agreement=args.min_agreement_fp32,
-            fp16_agreement=args.min_agreement_fp16,
-            int8_iou_drop=args.max_iou_drop_int8,
-            dynamic_iou_drop=args.max_iou_drop_dynamic,
-        ),
+        thresholds=ParityThresholds(**{
+            field.name: getattr(args, field.name)
+            for field in dataclasses.fields(ParityThresholds)}),
         overwrite=args.overwrite,
     )
     report = export(args.model, args.out, config, data=data_config(args) if args.data else None)

@@ -18,7 +18,7 @@ import numpy as np
 
 from unet_tf.checkpoint import CONFIG_FILE
 from unet_tf.imageio import as_rgb
-from unet_tf.tiling import check_tiling, predict_tiled
+from unet_tf.tiling import predict_tiled
 
 DEFAULT_OVERLAP = 32  # pixels shared by neighbouring tiles (16 px of context each side)
 
@@ -108,10 +108,10 @@ class Predictor:
         """
         rgb = as_rgb(image)
         if tile is not None:
-            check_tiling(int(tile), int(overlap), self.multiple)
             mask, probabilities = predict_tiled(
                 self._segment_tiles, rgb, int(tile), int(overlap), self.num_classes,
                 batch_size=tile_batch, return_probabilities=return_probabilities,
+                multiple=self.multiple,
             )
         else:
             mask, probabilities = self._segment(rgb[None])
