@@ -49,7 +49,7 @@ def measure_latency(path: str, threads: int, runs: int) -> dict:
 
     tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from unet_tf.predict import Predictor
+    from unet_tf import Predictor
 
     predictor = Predictor.from_path(path, num_threads=threads)
     h, w = predictor.input_size
@@ -101,7 +101,8 @@ def main(argv=None) -> int:
     parser.add_argument("--image-size", type=int, default=128, help="(default: 128)")
     parser.add_argument("--epochs", type=int, default=30, help="(default: 30)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs (default: 50)")
-    parser.add_argument("--quantize", default="none,fp16,int8,dynamic")
+    parser.add_argument("--variants", default="fp32,fp16,int8,dynamic",
+                        help="TFLite variants (default: fp32,fp16,int8,dynamic)")
     parser.add_argument("--parity-images", type=int, default=60,
                         help="validation images for IoU and agreement (default: 60, all)")
     parser.add_argument("--latency", help=argparse.SUPPRESS)
@@ -115,8 +116,8 @@ def main(argv=None) -> int:
     import logging
 
     import unet_tf
-    from unet_tf import DataConfig, ParityThresholds, TrainConfig, model_preset
-    from unet_tf.export import format_parity, tflite_file_name
+    from unet_tf import DataConfig, ExportConfig, ParityThresholds, TrainConfig, model_preset
+    from unet_tf.deploy import format_parity, tflite_file_name
 
     logging.basicConfig(format="%(message)s", level=logging.INFO)
     out = Path(args.out)
@@ -136,15 +137,17 @@ def main(argv=None) -> int:
     # Loose thresholds here: the benchmark reports the numbers whatever they are; the
     # tests assert the strict defaults.
     loose = ParityThresholds(0.0, 0.0, 0.0, 1.0, 1.0)
-    report = unet_tf.export(run, export_dir, quantize=args.quantize,
-                            parity_images=args.parity_images, thresholds=loose, overwrite=True)
+    variants = args.variants.split(",")
+    config = ExportConfig(formats=("savedmodel", *(f"tflite-{v}" for v in variants)),
+                          parity_images=args.parity_images, thresholds=loose, overwrite=True)
+    report = unet_tf.export(run, export_dir, config)
     parity = report["parity"]
     print(format_parity(parity))
     strict = ParityThresholds()
     rows = [("Keras (.keras)", run / "model.keras", "keras", None),
             ("SavedModel", export_dir / "saved_model", "savedmodel", "savedmodel")]
-    for q in args.quantize.split(","):
-        label = {"none": "fp32", "dynamic": "dynamic range"}.get(q, q)
+    for q in variants:
+        label = {"dynamic": "dynamic range"}.get(q, q)
         rows.append((f"TFLite {label}", export_dir / tflite_file_name(q), q, f"tflite-{q}"))
 
     results = []

@@ -42,7 +42,7 @@ def machine() -> str:
 
 def evaluate_run(run: Path, name: str, **kwargs) -> dict:
     """Evaluate a run (report folder run/eval_<name>) and keep the headline numbers."""
-    from unet_tf.evaluate import evaluate, format_report
+    from unet_tf.evaluation import evaluate, format_report
 
     report = evaluate(run, out_dir=run / f"eval_{name}", **kwargs)
     print(f"--- {run.name} / {name}\n{format_report(report)}", flush=True)

@@ -70,13 +70,11 @@ def main() -> None:
         train_seconds = max(train_seconds or 0.0, summary["train_seconds"])
         write_results(NAME, {name: {
             **summary,
+            # every score is against the original trimaps at their own size, on the path a
+            # served model runs (logits resized back)
             "heldout": evaluate_run(run, "heldout"),
-            "heldout_tta": evaluate_run(run, "heldout_tta", tta=True),
-            "heldout_tta_native": evaluate_run(run, "heldout_tta_native", tta=True,
-                                               resolution="native"),
-            # the headline: photos have an up, so flips only, against the original masks
-            "heldout_flips_native": evaluate_run(run, "heldout_flips_native", tta="flips",
-                                                 resolution="native"),
+            # the headline: photos have an up, so flips only
+            "heldout_flips": evaluate_run(run, "heldout_flips", tta="flips"),
             "train_subset": evaluate_run(run, "train", data_config=data, subset="training"),
         }})
     if "keras_io" in only:

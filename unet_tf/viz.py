@@ -19,6 +19,15 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, path: str | Path, dpi: int = 100, tight: bool = True) -> Path:
+    """Write a matplotlib figure to ``path`` and free it."""
+    if tight:
+        fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    _pyplot().close(fig)
+    return Path(path)
+
+
 def class_colors(num_classes: int) -> np.ndarray:
     """A fixed uint8 RGB colour per class (tab10/tab20), [num_classes, 3]."""
     from matplotlib import colormaps
@@ -69,10 +78,7 @@ def plot_history(history: dict[str, list[float]], path: str | Path) -> Path:
         ax.set_title(key.replace("_", " "))
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_predictions(
@@ -117,9 +123,7 @@ def plot_predictions(
     fig.legend(handles=legend_handles(class_names), loc="lower center",
                ncol=min(len(class_names), 6), frameon=False)
     fig.tight_layout(rect=(0, 0.06 if n > 1 else 0.12, 1, 1))
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=90, tight=False)
 
 
 def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: str | Path) -> Path:
@@ -140,10 +144,7 @@ def plot_confusion(confusion: np.ndarray, class_names: Sequence[str], path: str 
                     color="white" if norm[i, j] > 0.5 else "black")
     fig.colorbar(im, ax=ax, fraction=0.046)
     ax.set_title("confusion (rows sum to 1)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_examples(
@@ -187,9 +188,7 @@ def plot_examples(
     fig.legend(handles=legend_handles(class_names), loc="lower center",
                ncol=min(k, 6), frameon=False)
     fig.tight_layout(rect=(0, 0.08, 1, 1))
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=dpi, tight=False)
 
 
 def plot_images(
@@ -223,10 +222,7 @@ def plot_images(
         shown = np.asarray(image).squeeze()
         ax.imshow(shown, cmap="gray" if shown.ndim == 2 else None)
         ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=dpi)
 
 
 def label_font(size: int):

@@ -21,6 +21,7 @@ from unet_tf.cli.arguments import (
     DATA_HELP,
     TRAIN,
     add_data_arguments,
+    add_model_io_arguments,
     add_tile_arguments,
     class_weights,
     float_pair,
@@ -61,45 +62,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--residual", action="store_true", help="residual conv blocks")
     p.add_argument("--image-size", type=image_size, default=DATA.image_size,
                    help="training size, N or HxW (default: %(default)s)")
-    p.add_argument("--epochs", type=positive_int, default=TRAIN.epochs,
-                   help="(default: %(default)s)")
-    p.add_argument("--batch-size", type=positive_int, default=DATA.batch_size,
-                   help="(default: %(default)s)")
-    p.add_argument("--learning-rate", type=positive_float, default=TRAIN.learning_rate,
-                   help="(default: %(default)s)")
-    p.add_argument("--dice-weight", type=non_negative_float, default=TRAIN.dice_weight,
-                   help="add this times the soft Dice loss (default: %(default)s)")
     p.add_argument("--class-weights", type=class_weights,
                    help="'balanced' (median frequency), 'sqrt_balanced' (its square root) "
                    "or one weight per class")
-    p.add_argument("--patience", type=int, default=TRAIN.early_stopping_patience,
-                   help="early stopping patience in epochs (default: %(default)s, off)")
     p.add_argument("--no-augment", action="store_true", help="no augmentation")
     p.add_argument("--vflip", action="store_true", help="also flip vertically")
     p.add_argument("--rot90", action="store_true", help="also rotate by multiples of 90")
-    p.add_argument("--elastic", type=non_negative_float, default=AUGMENT.elastic, metavar="PIXELS",
-                   help="elastic deformation as in the U-Net paper: displacement std in "
-                   "pixels on a 3x3 grid (paper: 10 at 572 px; default: 0, off)")
-    p.add_argument("--rotate", type=non_negative_float, default=AUGMENT.rotate, metavar="DEGREES",
-                   help="random rotation by up to this angle (default: 0, off)")
     p.add_argument("--scale", type=float_pair, default=AUGMENT.scale, metavar="LOW,HIGH",
                    help="random zoom-in factor range, then crop back (default: %(default)s)")
     p.add_argument("--crop", type=image_size, metavar="N|HxW",
                    help="train on random crops of this size (validation: whole images)")
-    p.add_argument("--focal-weight", type=non_negative_float, default=TRAIN.focal_weight,
-                   help="add this times the focal loss (default: %(default)s)")
     p.add_argument("--weight-map", action="store_true",
                    help="the U-Net paper's border weight map as per-pixel loss weights")
-    p.add_argument("--weight-map-w0", type=non_negative_float, default=TRAIN.weight_map_w0,
-                   help="(default: %(default)s)")
-    p.add_argument("--weight-map-sigma", type=positive_float, default=TRAIN.weight_map_sigma,
-                   help="pixels (default: %(default)s)")
     p.add_argument("--weight-map-classes", type=int_list,
                    help="classes whose connected components are the objects, comma-separated "
                    "(default: every class but 0)")
     p.add_argument("--checkpoint", choices=["best", "last"], default=TRAIN.checkpoint,
                    help="keep the best epoch by validation mean IoU, or the last one "
                    "(honest when the validation data is the test data; default: %(default)s)")
+    numbers = [  # flag, type, default, what it means
+        ("--epochs", positive_int, TRAIN.epochs, ""),
+        ("--batch-size", positive_int, DATA.batch_size, ""),
+        ("--learning-rate", positive_float, TRAIN.learning_rate, ""),
+        ("--dice-weight", non_negative_float, TRAIN.dice_weight,
+         "add this times the soft Dice loss"),
+        ("--focal-weight", non_negative_float, TRAIN.focal_weight,
+         "add this times the focal loss"),
+        ("--patience", int, TRAIN.early_stopping_patience,
+         "early stopping patience in epochs, 0 = off"),
+        ("--elastic", non_negative_float, AUGMENT.elastic,
+         "elastic deformation as in the U-Net paper: displacement std in pixels on a 3x3 "
+         "grid (paper: 10 at 572 px), 0 = off"),
+        ("--rotate", non_negative_float, AUGMENT.rotate,
+         "random rotation by up to this many degrees, 0 = off"),
+        ("--weight-map-w0", non_negative_float, TRAIN.weight_map_w0, "the paper's w0"),
+        ("--weight-map-sigma", positive_float, TRAIN.weight_map_sigma,
+         "the paper's sigma, pixels"),
+    ]
+    for flag, kind, default, text in numbers:
+        p.add_argument(flag, type=kind, default=default,
+                       help=f"{text} (default: %(default)s)".strip())
     p.add_argument("--no-evaluate", action="store_true", help="skip the final evaluation")
     p.add_argument("--out", help="run directory (default: saved_models/<data name>)")
     p.set_defaults(func=commands.cmd_train)
@@ -141,8 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
         kind = "min-agreement" if field.name.endswith("agreement") else "max-iou-drop"
         p.add_argument(f"--{kind}-{flag}", type=fraction, dest=field.name,
                        default=getattr(EXPORT.thresholds, field.name),
-                       help="pixel agreement with Keras" if kind == "min-agreement" else
-                       "mean IoU vs truth within this of Keras'" + " (default: %(default)s)")
+                       help=("pixel agreement with Keras" if kind == "min-agreement" else
+                             "mean IoU vs truth within this of Keras'") + " (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_data_arguments(p, default_spec=None)
     p.set_defaults(func=commands.cmd_export)
@@ -151,30 +153,20 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="segment images with a .keras, SavedModel or .tflite model",
         description="Segment images at their own size; write NAME_mask.png (class indices) "
         "and NAME_overlay.png (classes in colour with a legend) for each.")
-    p.add_argument("--model", required=True,
-                   help="run directory, .keras file, SavedModel or export directory, .tflite")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
-    add_tile_arguments(p)
+    add_model_io_arguments(p)
     p.set_defaults(func=commands.cmd_predict)
 
     p = sub.add_parser(
         "blur", help="blur the background of photos, keeping some classes sharp",
         description="Blur everything but the --keep classes, at the photo's own size and "
         "orientation; write NAME_blur.jpg/png and a side-by-side NAME_blur_figure.png.")
-    p.add_argument("--model", required=True,
-                   help="run directory, .keras file, SavedModel or export directory, .tflite")
     p.add_argument("--keep", required=True, type=name_list,
                    help="classes to keep sharp, comma-separated, e.g. pet")
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="photos")
-    p.add_argument("--out", required=True, help="output folder")
+    add_model_io_arguments(p)
     p.add_argument("--strength", type=non_negative_float, default=0.02,
                    help="blur sigma as a fraction of the shorter side (default: 0.02)")
     p.add_argument("--feather", type=non_negative_float, default=0.01,
                    help="mask edge softness, fraction of the shorter side (default: 0.01)")
-    p.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
-    add_tile_arguments(p)
     p.set_defaults(func=commands.cmd_blur)
     return parser
 

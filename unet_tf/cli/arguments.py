@@ -152,6 +152,16 @@ def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pixels shared by neighbouring tiles (default: 32)")
 
 
+def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, the image files, --out, --threads and the tile flags of predict-like commands."""
+    parser.add_argument("--model", required=True, help="run directory, .keras file, "
+                        "SavedModel or export directory, or .tflite file")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
+    add_tile_arguments(parser)
+
+
 def data_config(args, **changes) -> DataConfig:
     return DataConfig(
         spec=args.data,
