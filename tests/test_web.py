@@ -121,6 +121,47 @@ def test_page_latency_against_python_litert(web, export_dir, photos):
 # ----------------------------------------------------------------------------- No browser
 
 
+def test_segment_js_resizes_like_tensorflow(tmp_path):
+    """The page's resize in (antialiased bilinear) and logits out (bilinear) match TF's."""
+    import shutil
+    import subprocess
+
+    import tensorflow as tf
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("no node binary (Node.js) to run unet_tf/web/static/segment.js")
+    rng = np.random.default_rng(0)
+    cases = []
+    for height, width, size in ((300, 240, 64), (40, 56, 64), (131, 97, 48)):
+        image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        logits = rng.normal(size=(size, size, 4)).astype(np.float32)
+        pixels = tf.image.resize(image.astype(np.float32), (size, size), antialias=True)
+        mask = tf.argmax(tf.image.resize(logits[None], (height, width)), -1)[0]
+        rgba = np.concatenate([image, np.full((height, width, 1), 255, np.uint8)], -1)
+        cases.append({"h": height, "w": width, "size": size, "rgba": rgba.ravel().tolist(),
+                      "logits": logits.ravel().tolist(), "pixels": pixels.numpy().ravel().tolist(),
+                      "mask": mask.numpy().ravel().tolist()})
+    (tmp_path / "cases.json").write_text(json.dumps(cases))
+    script = tmp_path / "check.mjs"
+    script.write_text(f"""
+import {{ modelPixels, postprocess }} from "{(web_page.STATIC_DIR / 'segment.js').as_uri()}";
+import fs from "fs";
+for (const c of JSON.parse(fs.readFileSync("{tmp_path / 'cases.json'}"))) {{
+  const px = modelPixels(Uint8Array.from(c.rgba), c.h, c.w, [c.size, c.size], 3);
+  const err = Math.max(...px.map((v, i) => Math.abs(v - c.pixels[i])));
+  const {{ mask }} = postprocess(Float32Array.from(c.logits), c.size, c.size, 4, c.h, c.w);
+  const agree = mask.reduce((n, v, i) => n + (v === c.mask[i]), 0) / mask.length;
+  console.log(JSON.stringify({{ err, agree }}));
+}}
+""")
+    out = subprocess.run([node, str(script)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    for line in out.stdout.splitlines():
+        result = json.loads(line)
+        assert result["err"] < 1e-2 and result["agree"] == 1.0, result
+
+
 def test_write_web_copies_the_page_model_and_runtime(export_dir, tmp_path):
     out = write_web(export_dir, model="fp16", out=tmp_path / "site")
     config = json.loads((out / "config.json").read_text())

@@ -1,0 +1,167 @@
+"""Write the static browser page of an export directory (see :mod:`unet_tf.web`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+STATIC_DIR = PACKAGE_DIR / "static"
+STATIC_FILES = ("index.html", "app.js", "draw.js", "segment.js", "style.css")
+WEB_DIR = "web"  # the page's folder inside an export directory
+CONFIG_FILE = "config.json"
+# Quantization name -> .tflite file written by unet_tf's export.
+MODELS = {"fp32": "model_fp32.tflite", "fp16": "model_fp16.tflite", "int8": "model_int8.tflite"}
+# LiteRT.js files the page needs, relative to node_modules/@litertjs: the ES module, its one
+# dependency, and the WebAssembly builds it picks from (relaxed-SIMD single-threaded, threaded
+# when the page is cross-origin isolated, and "compat" for browsers without relaxed SIMD).
+# The JSPI build (for WebNN / WebGPU partitioning) is left out: the page runs on WASM.
+RUNTIME_FILES = {
+    "core/dist/index.js": "litert/core/index.js",
+    "core/package.json": "litert/core/package.json",
+    "wasm-utils/dist/index.js": "litert/wasm-utils/index.js",
+    **{f"core/wasm/litert_wasm{v}_internal.{ext}": f"litert/wasm/litert_wasm{v}_internal.{ext}"
+       for v in ("", "_threaded", "_compat") for ext in ("js", "wasm")},
+}
+# Static hosts that read a _headers file (Netlify, Cloudflare Pages) send these, so the page
+# is cross-origin isolated there too; unet_tf.web.serve sends the same headers.
+HEADERS_FILE = """/*
+  Cross-Origin-Opener-Policy: same-origin
+  Cross-Origin-Embedder-Policy: require-corp
+"""
+
+
+def runtime_dir(node_modules: str | Path | None = None) -> Path:
+    """The ``node_modules/@litertjs`` folder holding the pinned LiteRT.js, checked.
+
+    Args:
+        node_modules: a ``node_modules`` folder; None: the one ``npm ci`` writes beside this
+            package's ``package.json`` (``unet_tf/web/node_modules``).
+
+    Raises:
+        FileNotFoundError: LiteRT.js is not installed there, or not the pinned version;
+            the message says which folder to run ``npm ci`` in.
+
+    Example:
+        >>> runtime_dir().name  # doctest: +SKIP
+        '@litertjs'
+    """
+    folder = Path(node_modules) if node_modules else PACKAGE_DIR / "node_modules"
+    root = folder / "@litertjs"
+    pinned = json.loads((PACKAGE_DIR / "package.json").read_text())["dependencies"]
+    version = pinned["@litertjs/core"]
+    fix = f"run `npm ci` in {PACKAGE_DIR} (it installs @litertjs/core {version})"
+    missing = [src for src in RUNTIME_FILES if not (root / src).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"LiteRT.js is not installed in {folder} (missing {missing[0]}"
+            f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}); {fix}"
+        )
+    found = json.loads((root / "core" / "package.json").read_text()).get("version")
+    if found != version:
+        raise FileNotFoundError(
+            f"{root / 'core'} holds @litertjs/core {found}, package.json pins {version}; {fix}"
+        )
+    return root
+
+
+def _model_files(config: dict[str, Any], models: Sequence[str], source: Path) -> list[str]:
+    """Names ("int8", "fp16", "model_int8.tflite") -> .tflite file names the export holds."""
+    described = config.get("export", {}).get("tflite", {})
+    names = []
+    for model in models:
+        name = MODELS.get(model, model)
+        if name not in described or not (source / name).is_file():
+            have = sorted(n for n in described if (source / n).is_file())
+            raise ValueError(
+                f"{source} has no {name} (model={model!r}); it holds {have or 'no .tflite file'}. "
+                f"Pick one of {have} or export it: unet_tf.export(run, out, formats=('tflite',), "
+                f"quantize=('{model if model in MODELS else 'int8'}',))"
+            )
+        entry = described[name]
+        if entry["input"]["dtype"] not in ("float32", "uint8"):
+            raise ValueError(
+                f"{source / name} takes {entry['input']['dtype']} input; the page feeds "
+                "float32 (fp32, fp16 files) or uint8 (int8 files)"
+            )
+        names.append(name)
+    return names
+
+
+def write_web(
+    export_dir: str | Path,
+    model: str | Sequence[str] = "int8",
+    out: str | Path | None = None,
+    node_modules: str | Path | None = None,
+) -> Path:
+    """Write the browser page of an export directory; return its folder.
+
+    Args:
+        export_dir: a folder written by :func:`unet_tf.export` with TFLite files.
+        model: "int8", "fp16", "fp32" or a .tflite file name; or several of them, the first
+            being the one the page loads (``index.html?model=model_fp16.tflite`` picks
+            another).
+        out: the page's folder (replaced if it holds an earlier page); default
+            ``EXPORT_DIR/web``.
+        node_modules: where ``npm ci`` installed LiteRT.js (default: beside this package's
+            package.json, see :func:`runtime_dir`).
+
+    Returns:
+        The folder; serve it with :func:`unet_tf.web.serve` or any static file server.
+
+    Raises:
+        FileNotFoundError: no config.json in ``export_dir``, or LiteRT.js not installed.
+        ValueError: the export lacks the requested .tflite file.
+
+    Example:
+        >>> write_web("pets-export", model=["int8", "fp16"])  # doctest: +SKIP
+        PosixPath('pets-export/web')
+    """
+    source = Path(export_dir)
+    config_path = source / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{config_path} not found; pass an export directory written by unet_tf.export "
+            "(with formats including 'tflite')"
+        )
+    config = json.loads(config_path.read_text())
+    if config.get("preprocessing", {}).get("resolution") == "native":
+        raise ValueError(
+            f"{config_path}: the run was trained at native resolution (no resize); the page "
+            "runs a .tflite at its fixed training size only. Export a run trained with "
+            "DataConfig(resolution='resize') for the browser"
+        )
+    names = _model_files(config, [model] if isinstance(model, str) else list(model), source)
+    runtime = runtime_dir(node_modules)
+    out = Path(out) if out is not None else source / WEB_DIR
+    if out.exists() and not (out / "index.html").is_file() and any(out.iterdir()):
+        raise FileExistsError(
+            f"{out} exists and is not a page written by write_web; pass another out= folder"
+        )
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    tmp.chmod(0o755)
+    try:
+        for name in STATIC_FILES:
+            shutil.copy2(STATIC_DIR / name, tmp / name)
+        for name in names:
+            shutil.copy2(source / name, tmp / name)
+        for src, dst in RUNTIME_FILES.items():
+            (tmp / dst).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(runtime / src, tmp / dst)
+        version = json.loads((runtime / "core" / "package.json").read_text())["version"]
+        config["web"] = {"model": names[0], "models": names, "litertjs": version}
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        (tmp / "_headers").write_text(HEADERS_FILE)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
