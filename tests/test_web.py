@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 import pytest
+from _models import trained_export
 from PIL import Image
 
 from unet_tf.web import page as web_page
@@ -40,18 +41,9 @@ def browser_or_skip() -> None:
 
 @pytest.fixture(scope="module")
 def export_dir(tmp_path_factory):
-    """A tiny U-Net trained briefly on the synthetic shapes, exported to fp16 and int8."""
+    """The test session's tiny synthetic-data model, exported (fp32, fp16, int8 .tflite)."""
     runtime_or_skip()
-    import unet_tf
-
-    tmp = tmp_path_factory.mktemp("web_export")
-    run = unet_tf.train(
-        unet_tf.model_preset("tiny", depth=3, base_filters=8),
-        unet_tf.DataConfig(spec="synthetic", num_examples=64, image_size=(64, 64)),
-        unet_tf.TrainConfig(epochs=3, verbose=0), tmp / "run")
-    unet_tf.export(run, tmp / "export", unet_tf.ExportConfig(
-        formats=("tflite-fp16", "tflite-int8"), parity_images=8, representative_images=32))
-    return tmp / "export"
+    return trained_export(tmp_path_factory)[1]
 
 
 @pytest.fixture(scope="module")
