@@ -3,16 +3,23 @@
 Two kinds of checks:
 
 - Structure of the committed notebooks (milliseconds, no kernel): every code cell ran, in
-  order (execution counts 1..n), without errors, from a full (not smoke) run, and no code
-  cell changed after its outputs were made; cells that draw a picture carry one.
-- Execution (the slow part, about a minute per notebook on 2 cores): each notebook runs in a
+  order (execution counts 1..n), without errors, from a full (not smoke) run, and neither
+  a code cell nor the ``unet_tf`` package changed after the outputs were made; cells that
+  draw a picture carry one; outputs hold no absolute machine paths (``/work/...``,
+  ``/tmp/...``: paths print relative to ``notebooks/``) and no TensorFlow / absl INFO lines.
+  The benchmark results (``benchmarks/results/*.json``, ``*.md``) carry no machine paths.
+- Execution (``slow``, about a minute per notebook on 2 cores): each notebook runs in a
   fresh kernel in its smoke configuration (``UNET_TF_SMOKE=1``), on an in-memory copy, so
-  the committed outputs are never touched. Set ``UNET_TF_SKIP_NOTEBOOK_RUNS=1`` to skip it.
+  the committed outputs are never touched, and its outputs pass the same checks. Deselect
+  with ``-m "not slow"`` or set ``UNET_TF_SKIP_NOTEBOOK_RUNS=1``.
 
 The committed outputs are made by this file run as a script, which executes notebooks in
-place from ``notebooks/`` and stamps a hash of their code cells into the metadata::
+place from ``notebooks/`` and stamps a hash of their code cells and of every
+``unet_tf/**/*.py`` file into the metadata. After any change to the package, refresh all
+four, in order (02-04 start from 01's model, 04 compares with 03's export; 10-14 minutes
+in all on 2 cores)::
 
-    nice -n 10 python tests/test_notebooks.py notebooks/01_quickstart_oxford_pets.ipynb
+    nice -n 10 python tests/test_notebooks.py notebooks/0*.ipynb
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -31,6 +39,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
+PACKAGE_DIR = REPO / "unet_tf"  # its sources are part of the freshness stamp
+RESULTS_DIR = REPO / "benchmarks" / "results"
 NOTEBOOKS = [
     "01_quickstart_oxford_pets.ipynb",
     "02_fine_tune_your_data.ipynb",
@@ -44,12 +54,46 @@ CELL_TIMEOUT_S = 600
 # A cell that displays a picture must carry one: tagged "plot", or showing an image file.
 PLOT_SOURCE = re.compile(r"display\(Image\(|plt\.show\(")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+TEXT_TYPES = ("text/plain", "text/html", "text/markdown")
+# An absolute path under a machine's top-level folders, wherever it starts: a line, a
+# quote, a spec ("folder:/work/..."). Relative paths ("../../tmp/x") and URLs do not match.
+MACHINE_ROOTS = {"home", "mnt", "opt", "private", "root", "scratch", "tmp", "Users", "var", "work"}
+# ... and this machine's own: where the repository, the home folder and temporary files live
+MACHINE_ROOTS |= {Path(p).parts[1] for p in (REPO, Path.home(), tempfile.gettempdir())
+                  if len(Path(p).parts) > 1}
+MACHINE_PATH = re.compile(
+    r"(?<![\w.~/\\-])/(?:" + "|".join(map(re.escape, sorted(MACHINE_ROOTS))) + r")(?:/|\b)"
+)
+# Python-side TensorFlow / absl INFO records and absl's C++ lines ("I0000 00:00:17...")
+LOG_NOISE = re.compile(r"^(?:INFO:(?:tensorflow|absl):|I\d{4} \d\d:\d\d:\d\d)", re.M)
 
 
-def code_hash(nb) -> str:
-    """Hash of the code cells' sources: outputs are stale when it no longer matches."""
+def code_hash(nb, package: Path = PACKAGE_DIR) -> str:
+    """Hash of the code cells' sources and of the package's ``.py`` files (path and bytes).
+
+    Outputs are stale when it no longer matches: the notebook or the code it calls changed.
+    """
     sources = [cell.source for cell in nb.cells if cell.cell_type == "code"]
-    return hashlib.sha256(json.dumps(sources).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(sources).encode())
+    for path in sorted(package.rglob("*.py"), key=lambda p: p.relative_to(package).as_posix()):
+        digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def machine_paths(text: str) -> list[str]:
+    """The lines of ``text`` that hold an absolute machine path."""
+    return [line.strip() for line in text.splitlines() if MACHINE_PATH.search(line)]
+
+
+def output_text(out) -> str:
+    """The readable text of one output (streams, text representations, error messages)."""
+    if out.output_type == "stream":
+        return out.text
+    if out.output_type == "error":
+        return f"{out.ename}: {out.evalue}"
+    data = out.get("data", {})
+    return "\n".join(str(data[kind]) for kind in TEXT_TYPES if kind in data)
 
 
 def is_plot_cell(cell) -> bool:
@@ -85,6 +129,12 @@ def structure_problems(nb, committed: bool = True) -> list[str]:
             }
             if not kinds & set(IMAGE_TYPES):
                 problems.append(f"{where}: draws a plot but has no image output")
+        text = "\n".join(output_text(out) for out in cell.outputs)
+        for line in machine_paths(text)[:3]:
+            problems.append(f"{where}: an absolute machine path in its output (print paths "
+                            f"relative to notebooks/): {line[:120]!r}")
+        for line in LOG_NOISE.findall(text)[:1]:
+            problems.append(f"{where}: TensorFlow / absl log lines in its output ({line!r}...)")
     stamp = nb.metadata.get(STAMP, {})
     if not committed:
         return problems
@@ -93,8 +143,8 @@ def structure_problems(nb, committed: bool = True) -> list[str]:
     else:
         if stamp.get("code_sha256") != code_hash(nb):
             problems.append(
-                "code cells changed after the outputs were made (code hash mismatch): "
-                "re-execute the notebook"
+                "code cells or the unet_tf package changed after the outputs were made (code "
+                "hash mismatch): re-execute the notebooks (see this file's docstring)"
             )
         if stamp.get("smoke"):
             problems.append("outputs come from a smoke run; commit a full run's outputs")
@@ -142,6 +192,42 @@ def test_every_notebook_in_the_folder_is_checked():
     assert sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb")) == NOTEBOOKS
 
 
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in RESULTS_DIR.glob("*") if p.suffix in (".json", ".md"))
+)
+def test_benchmark_results_carry_no_machine_paths(name):
+    found = machine_paths((RESULTS_DIR / name).read_text())
+    assert not found, (
+        f"benchmarks/results/{name} holds absolute machine paths; write them relative to the "
+        "repository root (../shared/data/..., saved_models/...):\n  " + "\n  ".join(found[:5])
+    )
+
+
+def test_machine_path_finder():
+    flagged = ["oxford-pets:/work/shared/data split val", "wrote '/tmp/x.png'",
+               "/root/.pyenv/lib/tqdm/auto.py:21: TqdmWarning", "(/home/me)"]
+    clean = ["oxford-pets:../../shared/data", "../../../tmp/pytest-of-root/notebooks0",
+             "https://www.robots.ox.ac.uk/~vgg/data/pets/", "15/15 - 5s - 335ms/step",
+             "saved_models/notebooks/01_quickstart", "folder:~/tmp/x", "a/tmp/b"]
+    assert [machine_paths(text) for text in flagged] == [[text] for text in flagged]
+    assert [machine_paths(text) for text in clean] == [[] for _ in clean]
+
+
+def test_code_hash_covers_the_package_source(tmp_path):
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    nb = new_notebook(cells=[new_code_cell("x = 1")])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.py").write_text("A = 1\n")
+    (tmp_path / "README.md").write_text("not code")
+    before = code_hash(nb, tmp_path)
+    (tmp_path / "README.md").write_text("still not code")
+    assert code_hash(nb, tmp_path) == before
+    (tmp_path / "sub" / "a.py").write_text("A = 2\n")
+    assert code_hash(nb, tmp_path) != before
+    assert code_hash(nb) != code_hash(nb, tmp_path)  # the real package counts by default
+
+
 def test_structure_check_catches_errors_stale_and_missing_plots():
     from nbformat.v4 import new_code_cell, new_notebook, new_output
 
@@ -163,6 +249,13 @@ def test_structure_check_catches_errors_stale_and_missing_plots():
     assert "error output ValueError" in found
     assert "execution counts are [1, 5]" in found
     assert "code hash mismatch" in found
+    cells[0].outputs = [
+        new_output("stream", name="stdout", text="writing to /work/main/saved_models\n"),
+        new_output("stream", name="stderr", text="INFO:tensorflow:Assets written to: x\n"),
+    ]
+    found = "\n".join(structure_problems(nb, committed=False))
+    assert "absolute machine path" in found and "/work/main/saved_models" in found
+    assert "TensorFlow / absl log lines" in found
 
 
 # --------------------------------------------------------------------------- execution
@@ -174,6 +267,7 @@ def smoke_work_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("notebooks")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     os.environ.get("UNET_TF_SKIP_NOTEBOOK_RUNS") == "1", reason="UNET_TF_SKIP_NOTEBOOK_RUNS=1"
 )
