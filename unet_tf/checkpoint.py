@@ -85,6 +85,9 @@ class RunInfo:
 def resolve_model_path(path: str | Path) -> tuple[Path, Path]:
     """Return (model.keras path, run directory) for a run directory or a .keras file."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; expected a run directory or a .keras "
+                                "file")
     if path.is_dir():
         model_path = path / MODEL_FILE
         if not model_path.exists():
@@ -134,3 +137,41 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def check_run_dir(out: str | Path, settings: dict[str, Any]) -> str | None:
+    """Check that training may write into ``out``; return the status of a run to resume.
+
+    A file, a finished run (not silently replaced) and an unfinished run trained with other
+    settings are refused; an interrupted, diverged or killed run ("running") is resumed.
+
+    Example:
+        >>> check_run_dir("/nonexistent/run", {}) is None
+        True
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder for the run (it is created "
+                         "if missing)")
+    path = out / CONFIG_FILE
+    if not path.is_file():
+        return None
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: unreadable ({exc}); delete {out} or give another --out") from exc
+    # a config.json without status: written before runs kept one; finished if it has a model
+    status = saved.get("status") or ("finished" if (out / MODEL_FILE).exists() else "running")
+    if status == "finished":
+        raise ValueError(f"{out} holds a finished run ({MODEL_FILE}, {CONFIG_FILE}); give "
+                         "another output folder (--out) or delete this one to train again")
+    before = saved.get("settings")
+    now = json.loads(json.dumps(settings))
+    if before is not None and before != now:
+        changed = [f"{part}.{key}: {before.get(part, {}).get(key)!r} -> {value!r}"
+                   for part, values in now.items() for key, value in values.items()
+                   if before.get(part, {}).get(key) != value]
+        raise ValueError(f"{out} holds an unfinished ({status}) run with other settings "
+                         f"({'; '.join(changed)}); resume it with the same command, or give "
+                         "another --out")
+    return status

@@ -158,6 +158,12 @@ class DataConfig:
                 f"DataConfig.resolution must be one of {list(RESOLUTIONS)}; got "
                 f"{self.resolution!r}"
             )
+        size = tuple(self.image_size)
+        if len(size) != 2 or min(size) < 1:
+            raise ValueError(f"DataConfig.image_size is (height, width) >= 1; got {size}")
+        if self.batch_size < 1 or (self.num_examples is not None and self.num_examples < 1):
+            raise ValueError("DataConfig.batch_size and num_examples must be at least 1; got "
+                             f"{self.batch_size} and {self.num_examples}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -200,6 +206,11 @@ class TrainConfig:
     checkpoint: str = "best"
     seed: int = 0
     verbose: int | str = "auto"  # Keras fit verbosity: progress bar on a terminal
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or not 0 < self.learning_rate < float("inf"):
+            raise ValueError("TrainConfig needs epochs >= 1 and a finite learning_rate > 0; "
+                             f"got epochs={self.epochs}, learning_rate={self.learning_rate}")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

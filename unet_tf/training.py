@@ -4,13 +4,18 @@ The run directory holds ``model.keras`` (the best epoch by validation mean IoU, 
 one with ``checkpoint="last"``),
 ``config.json`` (model and data config, class names, input size, preprocessing, best
 metrics), ``history.csv`` / ``history.json``, ``curves.png`` and TensorBoard logs.
+
+A run stopped by Ctrl-C (``status: interrupted`` in config.json), a NaN loss (``diverged``)
+or a kill (``running``) keeps its completed epochs; the same call resumes it from its backup
+(:mod:`unet_tf.callbacks`) with the whole history and the best score so far. A finished run
+is never silently replaced.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -18,7 +23,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from unet_tf.checkpoint import MODEL_FILE, RunInfo
+from unet_tf.callbacks import (
+    BACKUP_DIR,
+    DivergenceGuard,
+    Publish,
+    RunBackup,
+    RunHistory,
+    StopOnSignal,
+    TrainingDiverged,
+    TrainingInterrupted,
+    best_threshold,
+    epochs_in_backup,
+    read_history,
+    stop_on_sigint,
+    write_history,
+)
+from unet_tf.checkpoint import MODEL_FILE, RunInfo, check_run_dir
 from unet_tf.config import IGNORE_LABEL, DataConfig, ModelConfig, TrainConfig
 from unet_tf.data import PREPROCESSING, make_dataset
 from unet_tf.data.weightmap import with_weight_map
@@ -123,13 +143,27 @@ def train(
         ...             TrainConfig(epochs=1), "/tmp/run")  # doctest: +SKIP
     """
     out = Path(out_dir)
+    settings = {  # what a resumed run must share with the one it continues
+        "model": model_config.to_dict(), "data": data_config.to_dict(),
+        "validation_data": val_config.to_dict() if val_config else {},
+        "train": {k: v for k, v in train_config.to_dict().items() if k != "verbose"},
+    }
+    status = check_run_dir(out, settings)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(train_config.seed)
     check_input_size(*data_config.image_size, model_config)
+    crop = data_config.augment.crop
+    if crop is not None:
+        size = tuple(data_config.image_size)
+        if crop[0] > size[0] or crop[1] > size[1]:
+            raise ValueError(f"crop {crop[0]}x{crop[1]} (--crop) is larger than the image size "
+                             f"{size[0]}x{size[1]} (--image-size); crop to at most that")
+        check_input_size(*crop, model_config)
 
     if val_config is None:
         train_ds, source = make_dataset(data_config, subset="training", training=True)
-        val_ds, val_source = make_dataset(data_config, subset="validation")
+        val_ds, val_source = make_dataset(data_config, subset="validation",
+                                          channels=source.channels)
     else:
         train_ds, source = make_dataset(data_config, training=True)
         val_ds, val_source = make_dataset(val_config, channels=source.channels)
@@ -177,19 +211,32 @@ def train(
     steps = -(-source.size // data_config.batch_size)
     compile_model(model, class_names, train_config, steps)
 
-    if (out / "backup").exists():
-        logger.warning(
-            "resuming the interrupted run in %s from its backup; delete %s to start over",
-            out, out / "backup",
-        )
+    done = epochs_in_backup(out) if status is not None else 0
+    history = read_history(out, done)
+    if done:
+        logger.warning("resuming the %s run in %s after epoch %d of %d; delete %s to start "
+                       "over", status, out, done, train_config.epochs, out)
+    weights = [float(w) for w in weights] if weights is not None else None
+
+    def info(hist: dict[str, list[float]], state: str) -> RunInfo:
+        return run_info(model, model_config, class_names, data_config, val_config,
+                        train_config, weights, hist, state, settings)
+
+    stopper, recorder = StopOnSignal(), RunHistory(out, history, on_epoch=lambda hist: info(
+        hist, "running").save(out))
+    saving = out / f".{MODEL_FILE}.saving.keras"  # renamed to model.keras once whole
     callbacks = [
+        DivergenceGuard(train_config.learning_rate),  # first: raises before anything is saved
+        stopper,
+        recorder,
         keras.callbacks.ModelCheckpoint(
-            out / MODEL_FILE, monitor="val_mean_iou", mode="max",
+            saving, monitor="val_mean_iou", mode="max",
             save_best_only=train_config.checkpoint == "best",
+            initial_value_threshold=best_threshold(history, "val_mean_iou"),
         ),
-        keras.callbacks.CSVLogger(out / "history.csv"),
+        Publish(saving, out / MODEL_FILE),
         keras.callbacks.TensorBoard(out / "logs", write_graph=False),
-        keras.callbacks.BackupAndRestore(out / "backup"),
+        RunBackup(out),  # last: the commit point of an epoch
     ]
     if train_config.early_stopping_patience:
         callbacks.append(
@@ -198,22 +245,64 @@ def train(
                 patience=train_config.early_stopping_patience, restore_best_weights=True,
             )
         )
-
-    start = time.time()
-    history = model.fit(
-        train_ds,
-        validation_data=val_ds,
-        epochs=train_config.epochs,
-        shuffle=False,  # the dataset is already shuffled, with a seed
-        callbacks=callbacks,
-        verbose=train_config.verbose,
-    )
+    # One iterator over the repeated data: epoch k gets the k-th shuffle and augmentation
+    # seeds, and a resumed run skips the seeds of the epochs done by opening (not reading)
+    # that many iterators, so it sees the batches an uninterrupted run would have seen.
+    for _ in range(done):
+        iter(train_ds)
+    info(history, "running").save(out)
+    start, state, stopped = time.time(), "finished", None
+    try:
+        with stop_on_sigint(stopper):
+            model.fit(
+                train_ds.repeat(), steps_per_epoch=steps, initial_epoch=done,
+                validation_data=val_ds, epochs=train_config.epochs, callbacks=callbacks,
+                shuffle=False,  # the dataset is already shuffled, with a seed
+                verbose=train_config.verbose,
+            )
+    except TrainingDiverged as exc:
+        state, stopped = "diverged", exc
+    except KeyboardInterrupt as exc:  # StopOnSignal's, or a second Ctrl-C
+        state, stopped = "interrupted", exc
     seconds = time.time() - start
-    hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
-    best_epoch = int(np.argmax(hist["val_mean_iou"])) if hist.get("val_mean_iou") else 0
-    best = {k: vals[best_epoch] for k, vals in hist.items()}
+    hist = recorder.history
+    if not (out / MODEL_FILE).exists() and state == "finished":
+        model.save(saving)  # no epoch beat the bar (NaN IoU): keep the last one
+        saving.replace(out / MODEL_FILE)
+    final = info(hist, state)
+    final.extra["train_seconds"] = round(seconds, 1)
+    strip_training_config(out / MODEL_FILE)
+    final.save(out)
+    write_history(out, hist)
+    if hist:
+        tmp = out / ".curves.tmp.png"
+        plot_history(hist, tmp)
+        tmp.replace(out / "curves.png")
+    if stopped is not None:
+        raise stop_error(stopped, state, out, final)
+    shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
+    saved, best_epoch = final.extra["saved_epoch"], final.extra["best_epoch"]
+    logger.info(
+        "saved epoch %d (%s): val mean IoU %.4f; best epoch %d: %.4f; %.0f s; model in %s",
+        saved, train_config.checkpoint,
+        final.extra["saved_metrics"].get("val_mean_iou", float("nan")), best_epoch,
+        final.extra["best_metrics"].get("val_mean_iou", float("nan")), seconds,
+        out / MODEL_FILE,
+    )
+    return out
 
-    info = RunInfo(
+
+def run_info(model, model_config, class_names, data_config, val_config, train_config,
+             weights, hist: dict[str, list[float]], status: str, settings: dict) -> RunInfo:
+    """The run's config.json: settings, status, and best / saved epochs over the whole
+    history (a resumed run's epochs included)."""
+    epochs = len(hist.get("loss", []))
+    scores = [v if np.isfinite(v) else -np.inf for v in hist.get("val_mean_iou", [])]
+    best_epoch = int(np.argmax(scores)) if scores else max(epochs - 1, 0)
+    best = {k: vals[best_epoch] for k, vals in hist.items() if len(vals) > best_epoch}
+    last = {k: vals[-1] for k, vals in hist.items() if vals}
+    keep_best = train_config.checkpoint == "best"
+    return RunInfo(
         model=model_config,
         class_names=tuple(class_names),
         input_size=tuple(data_config.image_size),
@@ -221,31 +310,32 @@ def train(
         preprocessing={**PREPROCESSING,
                        "resolution": getattr(data_config, "resolution", "resize")},
         extra={
+            # running (or killed), interrupted (Ctrl-C), diverged (NaN) or finished
+            "status": status,
+            "epochs_done": epochs,
             "data": data_config.to_dict(),
             "validation_data": val_config.to_dict() if val_config else None,
-            "train": {**train_config.to_dict(), "class_weights": (
-                [float(w) for w in weights] if weights is not None else None)},
-            "best_epoch": best_epoch + 1,
-            "saved_epoch": (best_epoch + 1) if train_config.checkpoint == "best" else len(
-                hist.get("loss", [])),
+            "train": {**train_config.to_dict(), "class_weights": weights},
+            "best_epoch": best_epoch + 1 if epochs else 0,
+            "saved_epoch": (best_epoch + 1 if keep_best else epochs) if epochs else 0,
             "best_metrics": best,
             # the metrics of the epoch in model.keras (the last one with checkpoint="last")
-            "saved_metrics": best if train_config.checkpoint == "best" else {
-                k: vals[-1] for k, vals in hist.items()},
-            "train_seconds": round(seconds, 1),
+            "saved_metrics": best if keep_best else last,
             "num_parameters": int(model.count_params()),
+            "settings": settings,  # a resumed run must be trained with the same ones
         },
     )
-    strip_training_config(out / MODEL_FILE)
-    info.save(out)
-    (out / "history.json").write_text(json.dumps(hist, indent=1) + "\n")
-    if hist:
-        plot_history(hist, out / "curves.png")
-    saved = info.extra["saved_epoch"]
-    logger.info(
-        "saved epoch %d (%s): val mean IoU %.4f; best epoch %d: %.4f; %.0f s; model in %s",
-        saved, train_config.checkpoint,
-        info.extra["saved_metrics"].get("val_mean_iou", float("nan")), best_epoch + 1,
-        best.get("val_mean_iou", float("nan")), seconds, out / MODEL_FILE,
-    )
-    return out
+
+
+def stop_error(exc: BaseException, state: str, out: Path, info: RunInfo) -> BaseException:
+    """The one-line error of a stopped run: what happened, what was kept, what to do."""
+    done, saved = info.extra["epochs_done"], info.extra["saved_epoch"]
+    kept = (f"{out} keeps {done} finished epoch{'s' if done != 1 else ''} "
+            f"({MODEL_FILE}: epoch {saved})" if done else f"no epoch finished, so {out} "
+            f"holds no {MODEL_FILE}")
+    if state == "diverged":
+        return TrainingDiverged(f"{exc}; {kept}. Train again into another --out (or delete "
+                                f"{out}); nothing was saved from the diverged epoch")
+    text = str(exc) if isinstance(exc, TrainingInterrupted) and str(exc) else "interrupted"
+    return TrainingInterrupted(f"training {text}; {kept}; run the same command again to "
+                               "resume")

@@ -187,8 +187,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, OSError) as exc:
         print(f"unet-tf {args.command}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"unet-tf {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:  # training says what it kept and how to resume
+        print(f"unet-tf {args.command}: {str(exc) or 'interrupted'}", file=sys.stderr)
         return 130
 
 

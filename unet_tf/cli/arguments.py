@@ -37,15 +37,24 @@ examples:
 """
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (batch sizes, epochs, image counts)."""
+def whole_number(text: str, minimum: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number; got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"must be at least {minimum}; got {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (batch sizes, epochs, image counts)."""
+    return whole_number(text, 1)
+
+
+def non_negative_int(text: str) -> int:
+    """An integer >= 0 (tile overlaps)."""
+    return whole_number(text, 0)
 
 
 def non_negative_float(text: str) -> float:
@@ -148,7 +157,7 @@ def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile", type=positive_int, metavar="PIXELS",
                         help="segment in tiles of this size at the image's own pixel size "
                         "(large images at full resolution; a multiple of 2**depth)")
-    parser.add_argument("--overlap", type=int, default=32, metavar="PIXELS",
+    parser.add_argument("--overlap", type=non_negative_int, default=32, metavar="PIXELS",
                         help="pixels shared by neighbouring tiles (default: 32)")
 
 
@@ -159,6 +168,9 @@ def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="run a SavedModel even if its graph reads or writes files, prints "
+                        "or calls Python (refused otherwise; unet-tf exports never do)")
     add_tile_arguments(parser)
 
 

@@ -91,7 +91,7 @@ def cmd_export(args) -> int:
 def _predictor(args):
     from unet_tf.predictors import Predictor
 
-    return Predictor.from_path(args.model, num_threads=args.threads)
+    return Predictor.from_path(args.model, num_threads=args.threads, trusted=args.trust_model)
 
 
 def cmd_predict(args) -> int:

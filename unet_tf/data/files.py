@@ -25,6 +25,7 @@ from unet_tf.config import IGNORE_LABEL
 logger = logging.getLogger("unet_tf")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff")
+TF_FORMATS = ("PNG", "JPEG", "BMP", "GIF")  # what tf.io.decode_image reads in the pipeline
 
 
 class DataError(ValueError):
@@ -78,9 +79,12 @@ def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping | None) 
     try:
         with Image.open(image_path) as im:
             im.load()  # full decode: catches truncated files that open() alone accepts
-            image_size = im.size
+            image_size, image_format = im.size, im.format
     except Exception as exc:  # PIL raises many types for bad files
         return f"{image_path}: unreadable image ({type(exc).__name__}: {exc})"
+    if mapping is not None and image_format not in TF_FORMATS:
+        return (f"{image_path}: a {image_format} file; the training pipeline reads "
+                f"{', '.join(TF_FORMATS)}: convert it (e.g. to PNG)")
     try:
         with Image.open(mask_path) as m:
             m.load()
@@ -92,6 +96,11 @@ def _check_pair(image_path: Path, mask_path: Path, mapping: MaskMapping | None) 
                         f"{mask_path}: mask has mode {m.mode!r}; index masks must be "
                         "single-channel (give a palette for RGB masks)"
                     )
+                if mapping is not None and (m.mode.startswith("I") or m.format not in
+                                            TF_FORMATS):
+                    # TensorFlow decodes 16-bit PNGs scaled to 8 bits: labels would change
+                    return (f"{mask_path}: a {m.format} mask of mode {m.mode!r}; class masks "
+                            "must be 8-bit PNG (values 0..255, e.g. mode L or P)")
                 arr = np.asarray(m)
     except Exception as exc:
         return f"{mask_path}: unreadable mask ({type(exc).__name__}: {exc})"

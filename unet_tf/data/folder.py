@@ -109,6 +109,15 @@ def resolve_mapping(
         )
     if len(values) < 2:
         raise DataError(f"{where}: found only mask values {list(values)}; need 2 or more classes")
+    both = sorted(set(values) & set(ignore), key=str)
+    if both:
+        raise DataError(f"{where}: mask values {both} are both a class's and ignored "
+                        f"(--ignore-values); a value is one or the other")
+    if not meta.get("palette") or config.mask_values:
+        big = [v for v in (*values, *ignore) if not 0 <= int(v) <= 255]
+        if big:
+            raise DataError(f"{where}: mask values {big} are outside 0..255; class masks are "
+                            "8-bit (instance label images: instances:DIR)")
     return names, MaskMapping(values=values, ignore=ignore)
 
 
@@ -134,6 +143,9 @@ def load_folder(
         raise DataError(f"{path}: no split {split!r}; available splits: {splits}")
     dirs = _image_mask_dirs(path if split == ALL else path / split)
     pairs = match_pairs(*dirs)
+    # one channel count for the whole split (training and validation subsets alike): a
+    # gray first image does not turn a colour dataset gray
+    channels = 1 if all(image_channels(image) == 1 for image, _ in pairs) else 3
     meta_path = path / SIDECAR
     meta = read_sidecar(meta_path) if meta_path.exists() else {}
     names, mapping = resolve_mapping(config, meta, [m for _, m in pairs], f"folder:{path}")
@@ -143,7 +155,6 @@ def load_folder(
     pairs = check_pairs(pairs, mapping, config.skip_bad)
     if not pairs:
         raise DataError(f"folder:{path} split {split}: no usable image/mask pairs")
-    channels = image_channels(pairs[0][0])
     return Source(
         examples=pairs_dataset(pairs, mapping, channels),
         class_names=names,
@@ -167,6 +178,9 @@ def load_oxford_pets(
     _require_dir(image_dir, "Oxford-IIIT Pet images folder")
     _require_dir(trimap_dir, "Oxford-IIIT Pet trimaps folder")
     available = [s for s in ("trainval", "test") if (path / "annotations" / f"{s}.txt").exists()]
+    if split is None and available == ["test"]:
+        raise DataError(f"{path}/annotations has test.txt but no trainval.txt: training on "
+                        "the test split is refused; pass --split test (or all) to use it")
     split = split or (available[0] if available else ALL)
     images = list_images(image_dir)
     if split == ALL:

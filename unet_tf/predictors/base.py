@@ -21,6 +21,9 @@ from unet_tf.imageio import as_rgb
 from unet_tf.tiling import predict_tiled
 
 DEFAULT_OVERLAP = 32  # pixels shared by neighbouring tiles (16 px of context each side)
+# Whole-image inference holds float logits and probabilities at the image's size: above
+# 64 MP (8000 x 8000) that is gigabytes, so such images are segmented in tiles instead.
+WHOLE_IMAGE_MAX_PIXELS = 64_000_000
 
 
 class Predictor:
@@ -57,7 +60,9 @@ class Predictor:
         )
 
     @classmethod
-    def from_path(cls, path: str | Path, num_threads: int | None = None) -> Predictor:
+    def from_path(
+        cls, path: str | Path, num_threads: int | None = None, trusted: bool = False
+    ) -> Predictor:
         """Load a predictor for a run directory, .keras file, SavedModel or .tflite file.
 
         Args:
@@ -66,6 +71,10 @@ class Predictor:
                 needs the run's ``config.json`` beside it (class names, input size).
             num_threads: CPU threads of the TFLite interpreter (None: its default). Keras
                 and SavedModels use TensorFlow's global thread settings.
+            trusted: run a SavedModel whose graph holds ops with side effects (file
+                access, printing, Python calls); refused otherwise
+                (:mod:`unet_tf.predictors.trust`). ``.keras`` files load with Keras'
+                ``safe_mode`` (no Python code) and ``.tflite`` files run builtin ops only.
 
         Returns:
             A :class:`Predictor` whose ``predict`` works the same for every format.
@@ -77,7 +86,7 @@ class Predictor:
         """
         from unet_tf.predictors.loading import load_predictor
 
-        return load_predictor(path, num_threads=num_threads)
+        return load_predictor(path, num_threads=num_threads, trusted=trusted)
 
     def predict(
         self,
@@ -107,6 +116,11 @@ class Predictor:
             >>> mask = predictor.predict(big_image, tile=256, overlap=32)  # doctest: +SKIP
         """
         rgb = as_rgb(image)
+        if tile is None and rgb.shape[0] * rgb.shape[1] > WHOLE_IMAGE_MAX_PIXELS:
+            raise ValueError(
+                f"{image if isinstance(image, (str, Path)) else 'the image'} is "
+                f"{rgb.shape[1]}x{rgb.shape[0]} pixels, too large to segment at once (its "
+                "probabilities alone would fill gigabytes); segment it in tiles: --tile 512")
         if tile is not None:
             mask, probabilities = predict_tiled(
                 self._segment_tiles, rgb, int(tile), int(overlap), self.num_classes,

@@ -10,7 +10,8 @@ from unet_tf.predictors.base import Predictor
 SAVED_MODEL_DIR = "saved_model"  # SavedModel folder inside an export directory
 
 
-def load_predictor(path: str | Path, num_threads: int | None = None, **options) -> Predictor:
+def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bool = False,
+                   **options) -> Predictor:
     """See :meth:`unet_tf.Predictor.from_path`."""
     path = Path(path)
     if not path.exists():
@@ -31,9 +32,9 @@ def load_predictor(path: str | Path, num_threads: int | None = None, **options) 
         from unet_tf.predictors.savedmodel import SavedModelPredictor
 
         if (path / "saved_model.pb").exists():
-            return SavedModelPredictor(path, **options)
+            return SavedModelPredictor(path, trusted=trusted, **options)
         if (path / SAVED_MODEL_DIR / "saved_model.pb").exists():
-            return SavedModelPredictor(path / SAVED_MODEL_DIR, **options)
+            return SavedModelPredictor(path / SAVED_MODEL_DIR, trusted=trusted, **options)
         if (path / MODEL_FILE).exists():
             return KerasPredictor(path, **options)
         contents = sorted(p.name for p in path.iterdir())[:10]

@@ -1,8 +1,9 @@
 """A SavedModel folder with the signatures written by :func:`unet_tf.export`.
 
 A SavedModel is a program: its graph may hold any TensorFlow op, file writes included.
-Loading one runs nothing, but calling it runs its graph, so only SavedModels written by
-``unet_tf.export`` (whose two signatures are checked here) should be served.
+Loading one may run its initializers and calling it runs its graph, so a graph holding ops
+that touch files, print or call Python is refused unless ``trusted``
+(:mod:`unet_tf.predictors.trust`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from unet_tf.predictors.base import Predictor, check_classes, read_config
+from unet_tf.predictors.trust import check_saved_model
 from unet_tf.serving import SERVING_INPUT, TILE_SIGNATURE
 
 
@@ -21,8 +23,9 @@ class SavedModelPredictor(Predictor):
 
     format = "savedmodel"
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trusted: bool = False):
         config = read_config(path, path, path.parent)
+        check_saved_model(path, trusted)  # before loading: initializers run at load time
         try:
             loaded = tf.saved_model.load(str(path))
         except Exception as exc:  # corrupt protobufs raise DecodeError, OSError, ...
