@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -217,8 +218,10 @@ def test_instances_source_checks_files(tmp_path):
     Image.fromarray(np.zeros((5, 5), np.uint16)).save(root / "instances" / "1.png")
     with pytest.raises(DataError, match=r"instances/1.png: mask is 5x5"):
         load_source(native(root))
-    with pytest.warns(UserWarning, match="skipped 1 of 4"):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         assert load_source(native(root, skip_bad=True)).size == 3
+    assert any("skipped 1 of 4" in str(w.message) for w in caught)
     (root / "instances" / "2.png").unlink()
     with pytest.raises(DataError, match=r"have no mask .*first: 2.png"):
         load_source(native(root))
