@@ -6,9 +6,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import data_dir
 from PIL import Image
 
+from conftest import data_dir
 from unet_tf import AugmentConfig, DataConfig, DataError, make_dataset
 from unet_tf.data import load_instance_pairs, load_source
 from unet_tf.data.augment import crop_pair
