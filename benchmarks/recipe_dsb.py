@@ -199,7 +199,8 @@ def main() -> None:
             "postprocess": tuning,
             **score(run, data, candidates),
         }
-        figure(run, data, candidates["test"], ROOT / "docs" / f"recipe_dsb_{name}.png")
+        if name == "instances":
+            figure(run, data, candidates["test"], ROOT / "docs" / "recipe_dsb_instances.png")
         for key in ("ap_50_95", "ap_50", "ap_75", "aji"):
             result[key] = result["test"][key]
         print(f"--- {name}: " + json.dumps({k: result[k] for k in (
