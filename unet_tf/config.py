@@ -125,8 +125,9 @@ RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
 class DataConfig:
     """Which data to read and how to turn it into batches.
 
-    ``spec`` names the source: ``synthetic``, ``tfds:NAME``, ``oxford-pets:DIR`` or
-    ``folder:DIR`` (see :func:`unet_tf.data.make_dataset`).
+    ``spec`` names the source: ``synthetic``, ``tfds:NAME``, ``oxford-pets:DIR``,
+    ``folder:DIR``, or ``instances:DIR`` / ``instances-foreground:DIR`` for instance label
+    images (see :func:`unet_tf.data.make_dataset`).
     """
 
     spec: str = "synthetic"
