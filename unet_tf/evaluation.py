@@ -9,6 +9,7 @@ label is skipped).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -19,12 +20,16 @@ import numpy as np
 from unet_tf.checkpoint import RunInfo, atomic_write_text, load_run
 from unet_tf.config import DataConfig
 from unet_tf.data import load_source
+from unet_tf.data.instances import load_instance_pairs
+from unet_tf.instances import comparison, evaluate_instances, label, make_target, semantic_label
 from unet_tf.metrics import confusion_matrix, scores_from_confusion
 from unet_tf.predictors import DEFAULT_OVERLAP
 from unet_tf.predictors.keras_model import KerasPredictor
-from unet_tf.viz import plot_confusion, plot_predictions
+from unet_tf.viz import plot_confusion, plot_images, plot_predictions
 
 logger = logging.getLogger("unet_tf")
+
+INSTANCE_SPECS = ("instances", "instances-foreground")  # sources with instance ids
 
 
 def spread_indices(size: int, count: int) -> set[int]:
@@ -62,7 +67,12 @@ def evaluate(
         overlap: pixels shared by neighbouring tiles.
 
     Returns:
-        A report: pixel accuracy, mean IoU / Dice, per-class IoU / Dice, confusion matrix.
+        A report: pixel accuracy, mean IoU / Dice, per-class IoU / Dice, confusion matrix;
+        on ``instances:`` data also the objects' scores (:func:`unet_tf.instances.
+        evaluate_instances`): ``ap_50_95`` (the Data Science Bowl 2018 score), ``ap_50``,
+        ``ap_75``, ``aji``, and ``instances.png`` in ``out_dir`` (missed and false objects
+        marked). Objects come from :func:`unet_tf.instances.label` for 3-class models and
+        from connected components of the foreground for 2-class ones.
 
     Example:
         >>> report = evaluate("saved_models/synthetic")  # doctest: +SKIP
@@ -79,12 +89,19 @@ def evaluate(
     k = len(info.class_names)
     confusion = np.zeros((k, k), np.int64)
     pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    objects: list[tuple[np.ndarray, np.ndarray]] = []  # (true ids, predicted ids)
+    object_pictures: list[np.ndarray] = []
     show = spread_indices(source.size, num_pictures)
     start = time.time()
-    for index, (image, mask) in enumerate(source.examples):
-        image, labels = image.numpy(), mask.numpy()[..., 0]
-        pred = predictor.predict(image, tile=tile, overlap=overlap)
+    for index, (image, labels, ids) in enumerate(examples(data_config, source, subset, split)):
+        pred, probabilities = predictor.predict(image, return_probabilities=True, tile=tile,
+                                                overlap=overlap)
         confusion += confusion_matrix(labels, pred, k)
+        if ids is not None:  # instance data: objects from the probabilities, scored too
+            found = label(probabilities) if k == 3 else semantic_label(probabilities)
+            objects.append((ids, found))
+            if index in show:
+                object_pictures.append(comparison(image, ids, found))
         if index in show:
             pictures.append((image, labels, pred))
     fit = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
@@ -105,9 +122,29 @@ def evaluate(
         "fit_metrics": {key: fit[key] for key in ("mean_iou", "val_mean_iou") if key in fit},
         "seconds": round(time.time() - start, 2),
     }
+    if objects:
+        scores = evaluate_instances(objects)
+        report.update({key: scores[key] for key in ("ap_50_95", "ap_50", "ap_75", "aji")})
+        report["instance_scores"] = scores
     if out_dir is not None:
         write_report(report, pictures, Path(out_dir))
+        if object_pictures:
+            plot_images(object_pictures, ["predicted vs true objects"] * len(object_pictures),
+                        Path(out_dir) / "instances.png", columns=min(3, len(object_pictures)))
     return report
+
+
+def examples(config: DataConfig, source, subset: str | None, split: str | None):
+    """(uint8 image, int labels [H, W], instance ids [H, W] or None) at their own size."""
+    kind = config.spec.partition(":")[0]
+    if kind in INSTANCE_SPECS:
+        config = dataclasses.replace(config, split=split) if split else config
+        target = "boundary" if kind == "instances" else "foreground"
+        for _, image, ids in load_instance_pairs(config, subset):
+            yield image, make_target(ids, target), ids
+    else:
+        for image, mask in source.examples:
+            yield image.numpy(), mask.numpy()[..., 0], None
 
 
 def write_report(report: dict, pictures: list, out: Path) -> None:
@@ -146,4 +183,10 @@ def format_report(report: dict) -> str:
         lines.append(f"{name:<{width}}{iou:>8.4f}{dice:>8.4f}")
     lines.append(f"{'mean':<{width}}{report['mean_iou']:>8.4f}{report['mean_dice']:>8.4f}")
     lines.append(f"pixel accuracy {report['pixel_accuracy']:.4f}")
+    if "ap_50_95" in report:
+        lines.append(
+            f"objects: AP@[.5:.95] {report['ap_50_95']:.4f}, AP@.5 {report['ap_50']:.4f}, "
+            f"AP@.75 {report['ap_75']:.4f}, AJI {report['aji']:.4f} "
+            f"({report['instance_scores']['true_objects']} true, "
+            f"{report['instance_scores']['predicted_objects']} predicted)")
     return "\n".join(lines)

@@ -168,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--feather", type=non_negative_float, default=0.01,
                    help="mask edge softness, fraction of the shorter side (default: 0.01)")
     p.set_defaults(func=commands.cmd_blur)
+
+    p = sub.add_parser(
+        "instances", help="separate objects (nuclei, cells, ...) in images",
+        description="Segment images with a model trained on instances:DIR data and separate "
+        "the objects (seeded watershed); write NAME_instances.png (16-bit labels), "
+        "NAME_overlay.png and NAME_objects.csv (area, centroid, mean probability).")
+    p.add_argument("--min-size", type=positive_int,
+                   help="drop objects of fewer pixels (default: the library's)")
+    add_model_io_arguments(p)
+    p.set_defaults(func=commands.cmd_instances)
     return parser
 
 

@@ -149,6 +149,10 @@ def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None
                    help="warn about and skip unreadable or inconsistent files")
     g.add_argument("--seed", type=int, default=DATA.seed,
                    help=f"seed for splits, shuffling, init (default: {DATA.seed})")
+    g.add_argument("--resolution", choices=["resize", "native"], default=DATA.resolution,
+                   help="resize every image to --image-size, or keep the pixel size and "
+                   "train on --image-size crops (mixed sizes, small objects; default: "
+                   "%(default)s)")
     g.add_argument("--no-download", action="store_true",
                    help="tfds: fail at once when the dataset is not prepared (offline)")
 
@@ -186,6 +190,7 @@ def data_config(args, **changes) -> DataConfig:
         skip_bad=args.skip_bad,
         seed=args.seed,
         download=not args.no_download,
+        resolution=args.resolution,
         **changes,
     )
 

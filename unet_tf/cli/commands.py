@@ -114,3 +114,14 @@ def cmd_blur(args) -> int:
     for result in results:
         print(f"{result['image']} -> {result['result']}, {result['figure']}")
     return 0
+
+
+def cmd_instances(args) -> int:
+    from unet_tf.cli.outputs import instance_files
+
+    results = instance_files(_predictor(args), args.images, args.out, min_size=args.min_size,
+                             tile=args.tile, overlap=args.overlap)
+    for result in results:
+        print(f"{result['image']}: {result['objects']} objects -> {result['instances']}, "
+              f"{result['overlay']}, {result['table']}")
+    return 0
