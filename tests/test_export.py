@@ -143,3 +143,23 @@ def test_cli_export_prints_the_parity_table(exported, tmp_path, capsys):
     assert main(["export", "--model", str(run), "--out", str(tmp_path / "f"),
                  "--formats", "onnx"]) == 2
     assert "formats must be a non-empty subset" in capsys.readouterr().err
+
+
+def test_cli_export_writes_the_web_page_beside_the_tflite(exported, tmp_path, capsys):
+    from unet_tf.web import runtime_dir
+
+    try:
+        runtime_dir()
+    except FileNotFoundError as exc:
+        pytest.skip(f"LiteRT.js is not installed ({exc})")
+    run, _, _ = exported
+    code = main(["-q", "export", "--model", str(run), "--out", str(tmp_path / "e"),
+                 "--formats", "tflite-int8,web", "--parity-images", "2",
+                 "--representative-images", "4"])
+    assert code == 0, capsys.readouterr().err
+    web = tmp_path / "e" / "web"
+    assert (web / "index.html").is_file() and (web / "model_int8.tflite").is_file()
+    assert json.loads((web / "config.json").read_text())["class_names"][0] == "background"
+    assert main(["export", "--model", str(run), "--out", str(tmp_path / "f"),
+                 "--formats", "savedmodel,web"]) == 2
+    assert "add tflite-int8" in capsys.readouterr().err

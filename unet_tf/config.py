@@ -231,6 +231,8 @@ class TrainConfig:
 # float activations).
 TFLITE_VARIANTS = ("fp32", "fp16", "int8", "dynamic")
 EXPORT_FORMATS = ("savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS))
+# the browser page (unet_tf.web): LiteRT.js running the int8 (else fp16 or fp32) file
+OUTPUT_FORMATS = (*EXPORT_FORMATS, "web")
 
 
 @dataclass(frozen=True)
@@ -281,12 +283,15 @@ class ExportConfig:
     overwrite: bool = False  # replace an existing export folder (only once the new one passed)
 
     def __post_init__(self) -> None:
-        bad = [f for f in self.formats if f not in EXPORT_FORMATS]
+        bad = [f for f in self.formats if f not in OUTPUT_FORMATS]
         if bad or not self.formats:
             raise ValueError(
-                f"formats must be a non-empty subset of {list(EXPORT_FORMATS)}; got "
+                f"formats must be a non-empty subset of {list(OUTPUT_FORMATS)}; got "
                 f"{list(self.formats)}"
             )
+        if "web" in self.formats and not {"int8", "fp16", "fp32"} & set(self.tflite_variants):
+            raise ValueError("the web page runs a .tflite file: add tflite-int8 (or "
+                             "tflite-fp16) to formats beside web")
         for name in ("parity_images", "representative_images"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")

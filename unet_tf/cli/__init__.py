@@ -33,7 +33,7 @@ from unet_tf.cli.arguments import (
     positive_float,
     positive_int,
 )
-from unet_tf.config import EXPORT_FORMATS, MODEL_PRESETS, ExportConfig, ParityThresholds
+from unet_tf.config import MODEL_PRESETS, OUTPUT_FORMATS, ExportConfig, ParityThresholds
 
 logger = logging.getLogger("unet_tf")
 EXPORT = ExportConfig()
@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="run directory or .keras file")
     p.add_argument("--out", required=True, help="export directory, e.g. saved_models/NAME-export")
     p.add_argument("--formats", type=name_list, default=EXPORT.formats,
-                   help=f"comma-separated, of {', '.join(EXPORT_FORMATS)} (default: "
+                   help=f"comma-separated, of {', '.join(OUTPUT_FORMATS)} (default: "
                    f"{','.join(EXPORT.formats)})")
     p.add_argument("--parity-images", type=positive_int, default=EXPORT.parity_images,
                    help="validation images for the parity check (default: %(default)s)")
@@ -153,8 +153,8 @@ def build_parser() -> argparse.ArgumentParser:
         "predict", help="segment images with a .keras, SavedModel or .tflite model",
         description="Segment images at their own size; write NAME_mask.png (class indices) "
         "and NAME_overlay.png (classes in colour with a legend) for each.")
-    add_model_io_arguments(p)
     p.set_defaults(func=commands.cmd_predict)
+    add_model_io_arguments(p)
 
     p = sub.add_parser(
         "blur", help="blur the background of photos, keeping some classes sharp",
@@ -178,6 +178,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="drop objects of fewer pixels (default: the library's)")
     add_model_io_arguments(p)
     p.set_defaults(func=commands.cmd_instances)
+
+    p = sub.add_parser(
+        "serve-web", help="serve an export's browser page (unet-tf export --formats ...,web)",
+        description="Host EXPORT_DIR/web with Python's http.server, cross-origin isolated so "
+        "LiteRT.js can use several threads; any static file server works too.")
+    p.add_argument("export", metavar="EXPORT_DIR", help="export directory or its web/ folder")
+    p.add_argument("--port", type=positive_int, default=8000, help="(default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
+    p.add_argument("--no-isolation", action="store_true",
+                   help="no COOP/COEP headers (the page then runs on one thread)")
+    p.set_defaults(func=commands.cmd_serve_web)
     return parser
 
 

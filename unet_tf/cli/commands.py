@@ -125,3 +125,10 @@ def cmd_instances(args) -> int:
         print(f"{result['image']}: {result['objects']} objects -> {result['instances']}, "
               f"{result['overlay']}, {result['table']}")
     return 0
+
+
+def cmd_serve_web(args) -> int:
+    from unet_tf.web import serve
+
+    serve(args.export, port=args.port, isolate=not args.no_isolation, host=args.host)
+    return 0

@@ -204,6 +204,17 @@ def pairs_dataset(
     )
 
 
+def select_pairs(pairs: list, subset: str | None, config, mapping, what: str) -> list:
+    """The seeded subset of ``pairs``, truncated to ``config.num_examples``, then checked."""
+    pairs = seeded_subset(pairs, subset, config.validation_fraction, config.seed)
+    if config.num_examples:
+        pairs = pairs[: config.num_examples]
+    pairs = check_pairs(pairs, mapping, config.skip_bad)
+    if not pairs:
+        raise DataError(f"{what}: no usable image/mask pairs")
+    return pairs
+
+
 def seeded_subset(items: list, subset: str | None, fraction: float, seed: int) -> list:
     """Split ``items`` into a seeded training / validation part (like Keras' ``subset``).
 

@@ -16,6 +16,7 @@ from unet_tf.data.files import (
     pairs_dataset,
     scan_mask_values,
     seeded_subset,
+    select_pairs,
 )
 from unet_tf.data.source import Source
 
@@ -149,12 +150,7 @@ def load_folder(
     meta_path = path / SIDECAR
     meta = read_sidecar(meta_path) if meta_path.exists() else {}
     names, mapping = resolve_mapping(config, meta, [m for _, m in pairs], f"folder:{path}")
-    pairs = seeded_subset(pairs, subset, config.validation_fraction, config.seed)
-    if config.num_examples:
-        pairs = pairs[: config.num_examples]
-    pairs = check_pairs(pairs, mapping, config.skip_bad)
-    if not pairs:
-        raise DataError(f"folder:{path} split {split}: no usable image/mask pairs")
+    pairs = select_pairs(pairs, subset, config, mapping, f"folder:{path} split {split}")
     return Source(
         examples=pairs_dataset(pairs, mapping, channels),
         class_names=names,

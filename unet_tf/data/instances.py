@@ -20,7 +20,7 @@ import tensorflow as tf
 from PIL import Image
 
 from unet_tf.config import DataConfig
-from unet_tf.data.files import DataError, check_pairs, seeded_subset
+from unet_tf.data.files import DataError, select_pairs
 from unet_tf.data.folder import match_pairs
 from unet_tf.data.source import Source
 from unet_tf.instances.targets import TARGETS, make_target
@@ -57,13 +57,7 @@ def instance_files(root: str, subset: str | None, config: DataConfig) -> list[tu
     if config.split not in (None, "all"):
         raise DataError(f"instances:{path} has one split, 'all'; got {config.split!r}")
     pairs = match_pairs(path / IMAGES, path / INSTANCES)
-    pairs = seeded_subset(pairs, subset, config.validation_fraction, config.seed)
-    if config.num_examples:
-        pairs = pairs[: config.num_examples]
-    pairs = check_pairs(pairs, None, config.skip_bad)
-    if not pairs:
-        raise DataError(f"instances:{path}: no usable image / instance pairs")
-    return pairs
+    return select_pairs(pairs, subset, config, None, f"instances:{path}")
 
 
 def _load(root: str, subset: str | None, config: DataConfig, target: str) -> Source:

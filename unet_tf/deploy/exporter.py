@@ -202,6 +202,12 @@ def export(
                 parity,
             )
         del predictors, reference
+        if "web" in config.formats:
+            from unet_tf.web import write_web
+
+            page_models = [v for v in ("int8", "fp16", "fp32") if v in config.tflite_variants]
+            write_web(tmp, model=page_models, out=tmp / "web")
+            logger.info("export: web page written (loads %s)", tflite_file_name(page_models[0]))
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
