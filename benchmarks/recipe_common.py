@@ -65,6 +65,11 @@ def run_summary(run: Path) -> dict:
     }
 
 
+def relative_paths(text: str) -> str:
+    """Paths of this machine in ``text`` written relative to the repository root."""
+    return text.replace(f"{ROOT}/", "").replace(f"{ROOT.parent}/", "../")
+
+
 def write_results(name: str, results: dict) -> Path:
     """Merge ``results`` into benchmarks/results/<name>.json (variants run separately)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -73,6 +78,6 @@ def write_results(name: str, results: dict) -> Path:
     merged.update(results)
     merged["machine"] = machine()
     merged["written"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    path.write_text(json.dumps(merged, indent=1) + "\n")
+    path.write_text(relative_paths(json.dumps(merged, indent=1)) + "\n")
     print(f"results: {path}", flush=True)
     return path

@@ -46,6 +46,14 @@ def ious(report: dict, classes) -> str:
     return " / ".join(f3(report["per_class_iou"][c]) for c in classes)
 
 
+def scoring(report: dict, served: bool) -> str:
+    """Where a score comes from: the served path (logits resized back, this version) or an
+    earlier version (probabilities resized back, or scored at the model's input size)."""
+    if served:
+        return "served path"
+    return "earlier: native" if report.get("scored_at") == "native" else "earlier: input size"
+
+
 def epochs_time(v: dict) -> str:
     return f"{v['epochs']}, {v['train_seconds']:.0f} s"
 
@@ -53,16 +61,19 @@ def epochs_time(v: dict) -> str:
 def pets() -> None:
     results = load("recipe_pets")
     classes = ("pet", "background", "border")
-    print("| variant | epochs, training time | 128 px | pet / background / border (128 px) "
+    print("| variant | epochs, training time | scored | no TTA | pet / background / border "
           "| native size, flips TTA | pet / background / border | pixel acc. (native, flips) "
           "| training images (inference mode) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name in ("unet", "unet_balanced", "unet_wm", "keras_io"):
         if name not in results:
             continue
         v = results[name]
-        flips = v.get("heldout_flips_native")
-        print(f"| {label(name)} | {epochs_time(v)} | {f3(v['heldout']['mean_iou'])} "
+        # "heldout_flips": scored on the served path (this version); "heldout_flips_native":
+        # an earlier version, which resized probabilities (and scored "heldout" at 128 px)
+        flips = v.get("heldout_flips") or v.get("heldout_flips_native")
+        print(f"| {label(name)} | {epochs_time(v)} | {scoring(v['heldout'], 'heldout_flips' in v)} "
+              f"| {f3(v['heldout']['mean_iou'])} "
               f"| {ious(v['heldout'], classes)} | {f3(flips and flips['mean_iou'])} "
               f"| {ious(flips, classes) if flips else ''} "
               f"| {f3(flips and flips['pixel_accuracy'])} "
@@ -86,17 +97,17 @@ def isbi() -> None:
 def camvid() -> None:
     results = load("recipe_camvid")
     rare = ("pole", "sign_symbol", "fence", "pedestrian", "bicyclist")
-    print("| variant | epochs, training time | val mean IoU | native 360 x 480 | pixel acc. "
-          "| pole | sign | fence | pedestrian | bicyclist | building | car |")
+    print("| variant | epochs, training time | scored | val mean IoU, native 360 x 480 "
+          "| pixel acc. | pole | sign | fence | pedestrian | bicyclist | building | car |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, v in results.items():
         if not isinstance(v, dict) or "val" not in v:
             continue
-        val = v["val"]["per_class_iou"]
-        cells = " | ".join(f3(val[c]) for c in (*rare, "building", "car"))
-        print(f"| {label('camvid:' + name)} | {epochs_time(v)} | {f3(v['val']['mean_iou'])} "
-              f"| {f3(v['val_native']['mean_iou'])} | {f3(v['val']['pixel_accuracy'])} "
-              f"| {cells} |")
+        served = "val_native" not in v  # earlier versions scored "val" at 192 x 256
+        val = v["val"] if served else v["val_native"]
+        cells = " | ".join(f3(v["val"]["per_class_iou"][c]) for c in (*rare, "building", "car"))
+        print(f"| {label('camvid:' + name)} | {epochs_time(v)} | {scoring(val, served)} "
+              f"| {f3(val['mean_iou'])} | {f3(val['pixel_accuracy'])} | {cells} |")
 
 
 if __name__ == "__main__":
