@@ -74,21 +74,21 @@ def test_tiled_prediction_matches_the_whole_image_without_seams(predictors, name
     image = np.concatenate([np.concatenate(scenes(2, 128, seed=s), axis=1)
                             for s in (3, 5)])[:250, :230]
     # the whole image in one network call, with the same mirrored context at its borders
-    whole = predictor.predict(image, tile=320, overlap=32)
-    tiled = predictor.predict(image, tile=128, overlap=32)
+    whole = predictor.predict(image, tile=384, overlap=64)
+    tiled = predictor.predict(image, tile=192, overlap=64)
     assert tiled.shape == whole.shape == (250, 230)
     # int8 logits are quantized: on this weakly trained model 7% of the pixels have two
     # classes tied exactly, and most int8 disagreements are such ties broken differently
     assert agreement(tiled, whole) >= (0.98 if name == "int8" else 0.995)
     # no seam: pixels on the tile edges agree as well as the others
     edges = np.zeros(whole.shape, bool)
-    margin = 16  # overlap / 2 of mirrored context around the image
+    margin = 32  # overlap / 2 of mirrored context around the image
     for axis, length in enumerate(whole.shape):
-        for start in tile_starts(length + 2 * margin, 128, 96):
-            for edge in (start, start + 127):
+        for start in tile_starts(length + 2 * margin, 192, 128):
+            for edge in (start, start + 191):
                 if 0 <= edge - margin < length:
                     edges[(slice(None),) * axis + (edge - margin,)] = True
-    assert edges.sum() > 1000
+    assert edges.sum() > 700
     assert np.mean(tiled[edges] == whole[edges]) >= (0.95 if name == "int8" else 0.99)
     with pytest.raises(ValueError, match="multiple of 8"):
         predictor.predict(image, tile=60)
