@@ -86,6 +86,7 @@ def assert_same_run(run: Path, reference: Path) -> None:
     assert {p.name for p in run.iterdir()} == names  # the backup and temporary files are gone
 
 
+@pytest.mark.slow  # real training subprocesses, ~25 s each
 def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path, reference):
     run = tmp_path / "run"
     process = start(run)
@@ -100,6 +101,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_uninterrupted_result(tmp_path, re
     assert main(train_args(run)) == 2  # a finished run is not silently replaced
 
 
+@pytest.mark.slow  # real training subprocesses, ~25 s each
 def test_ctrl_c_saves_a_resumable_run_and_exits_130(tmp_path, reference, capsys):
     run = tmp_path / "run"
     process = start(run)

@@ -20,8 +20,42 @@ from typing import Any
 IGNORE_LABEL = 255  # mask value that losses and metrics skip (void, unlabelled, borders)
 
 
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples the frozen dataclasses hold (nested ones too)."""
+    return tuple(_tuples(v) for v in value) if isinstance(value, list) else value
+
+
+class Settings:
+    """``to_dict`` / ``from_dict`` (a JSON round trip) shared by the settings dataclasses.
+
+    ``from_dict`` refuses unknown keys (naming the known ones) and turns JSON lists back into
+    tuples; nested settings (``DataConfig.augment``) are rebuilt from their dicts.
+    """
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)  # type: ignore[call-overload]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]):
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        unknown = set(values) - set(fields)
+        if unknown:
+            raise ValueError(f"Unknown {cls.__name__} keys {sorted(unknown)}; known: "
+                             f"{sorted(fields)}")
+        return cls(**{k: _field_value(fields[k], v) for k, v in values.items()})
+
+
+def _field_value(field_: dataclasses.Field, value: Any) -> Any:
+    """A JSON value as the field holds it: nested settings rebuilt, lists as tuples."""
+    default = (field_.default_factory() if field_.default_factory is not dataclasses.MISSING
+               else field_.default)
+    if isinstance(default, Settings) and isinstance(value, dict):
+        return type(default).from_dict(value)
+    return _tuples(value)
+
+
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(Settings):
     """Architecture of a U-Net (see :func:`unet_tf.build_unet`)."""
 
     num_classes: int = 3
@@ -53,16 +87,6 @@ class ModelConfig:
         """Height and width of inputs must be multiples of this."""
         return 2**self.depth
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"Unknown ModelConfig keys {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**values)
 
 
 MODEL_PRESETS: dict[str, ModelConfig] = {
@@ -92,7 +116,7 @@ def model_preset(name: str, **overrides: Any) -> ModelConfig:
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentConfig(Settings):
     """Augmentations applied to image and mask together (training data only)."""
 
     flip: bool = True  # horizontal flips
@@ -122,7 +146,7 @@ RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
 
 
 @dataclass(frozen=True)
-class DataConfig:
+class DataConfig(Settings):
     """Which data to read and how to turn it into batches.
 
     ``spec`` names the source: ``synthetic``, ``tfds:NAME``, ``oxford-pets:DIR``,
@@ -166,26 +190,10 @@ class DataConfig:
             raise ValueError("DataConfig.batch_size and num_examples must be at least 1; got "
                              f"{self.batch_size} and {self.num_examples}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> DataConfig:
-        values = dict(values)
-        if isinstance(values.get("augment"), dict):
-            aug = dict(values["augment"])
-            aug["scale"] = tuple(aug.get("scale", (1.0, 1.25)))
-            if aug.get("crop") is not None:
-                aug["crop"] = tuple(aug["crop"])
-            values["augment"] = AugmentConfig(**aug)
-        for key in ("image_size", "class_names", "mask_values", "ignore_values"):
-            if values.get(key) is not None:
-                values[key] = tuple(values[key])
-        return cls(**values)
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Settings):
     """Optimisation settings for :func:`unet_tf.train`."""
 
     epochs: int = 20
@@ -213,16 +221,6 @@ class TrainConfig:
             raise ValueError("TrainConfig needs epochs >= 1 and a finite learning_rate > 0; "
                              f"got epochs={self.epochs}, learning_rate={self.learning_rate}")
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        values = dict(values)
-        for key in ("class_weights", "weight_map_classes"):
-            if isinstance(values.get(key), list):
-                values[key] = tuple(values[key])
-        return cls(**values)
 
 
 # The exported formats, one name each: in --formats, file names, parity reports and

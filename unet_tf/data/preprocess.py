@@ -74,8 +74,3 @@ def preprocess_image(image: tf.Tensor, size: tuple[int, int] | None, channels: i
 def resize_mask(mask: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     """Resize an integer label mask [..., H, W, 1] with nearest neighbour (labels never blend)."""
     return tf.cast(tf.image.resize(mask, size, method="nearest"), tf.int32)
-
-
-def resize_logits(logits: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
-    """Bring logits [N, h, w, K] back to an image's own size (bilinear on logits, then argmax)."""
-    return tf.image.resize(logits, size, method="bilinear")
