@@ -6,11 +6,12 @@ import textwrap
 
 import numpy as np
 import pytest
-from conftest import data_dir
 
+from conftest import data_dir
 from unet_tf import DataConfig, TrainConfig, evaluate, load_run, model_preset, train
 from unet_tf.config import AugmentConfig
-from unet_tf.training import balanced_class_weights, compile_model
+from unet_tf.data.class_weights import balanced_class_weights
+from unet_tf.training import compile_model
 
 
 @pytest.fixture(scope="module")

@@ -132,22 +132,24 @@ class RunBackup(keras.callbacks.Callback):
     place, so the backup is always one whole epoch.
     """
 
-    def __init__(self, out: Path):
+    def __init__(self, out: Path, restore_from: Path | None = None):
         super().__init__()
         self.folder = Path(out) / BACKUP_DIR
+        # a multi-worker run's other workers restore the chief's backup
+        self.restore = Path(restore_from or out) / BACKUP_DIR
 
     def on_train_begin(self, logs=None):
-        state = self.folder / BACKUP_STATE
+        state = self.restore / BACKUP_STATE
         if not state.exists():
             return
-        weights = self.folder / json.loads(state.read_text())["weights"]
+        weights = self.restore / json.loads(state.read_text())["weights"]
         if not self.model.optimizer.built:
             self.model.optimizer.build(self.model.trainable_variables)
         try:
             self.model.load_weights(weights)
         except Exception as exc:  # a backup of another model, a damaged file
             raise ValueError(f"{weights}: cannot restore the backup ({exc}); delete "
-                             f"{self.folder.parent} to start over") from exc
+                             f"{self.restore.parent} to start over") from exc
 
     def on_epoch_end(self, epoch, logs=None):
         self.folder.mkdir(parents=True, exist_ok=True)

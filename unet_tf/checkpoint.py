@@ -175,3 +175,23 @@ def check_run_dir(out: str | Path, settings: dict[str, Any]) -> str | None:
                          f"({'; '.join(changed)}); resume it with the same command, or give "
                          "another --out")
     return status
+
+
+def strip_training_config(path: Path) -> None:
+    """Re-save a checkpoint without optimizer and loss, so plain Keras loads it anywhere.
+
+    ``ModelCheckpoint`` saves the compiled model, whose loss (``SegmentationLoss``) only
+    loads where ``unet_tf`` is imported; the released ``model.keras`` holds the network
+    alone (fine-tuning compiles it again).
+    """
+    if not path.exists():
+        return
+    import keras
+
+    from unet_tf.distributed import synchronize_batch_norm
+
+    model = keras.saving.load_model(path, compile=False)
+    synchronize_batch_norm(model, False)  # plain layers, loadable by any Keras backend
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    model.save(tmp)
+    tmp.replace(path)

@@ -143,6 +143,7 @@ class AugmentConfig(Settings):
 
 
 RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
+STRATEGIES = ("auto", "one", "mirrored", "multi-worker")  # TrainConfig.strategy
 
 
 @dataclass(frozen=True)
@@ -215,11 +216,17 @@ class TrainConfig(Settings):
     checkpoint: str = "best"
     seed: int = 0
     verbose: int | str = "auto"  # Keras fit verbosity: progress bar on a terminal
+    # tf.distribute (STRATEGIES): "one" device, "mirrored" (the GPUs of one host),
+    # "multi-worker" (the hosts in TF_CONFIG) or "auto"; see unet_tf.distributed
+    strategy: str = "auto"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or not 0 < self.learning_rate < float("inf"):
             raise ValueError("TrainConfig needs epochs >= 1 and a finite learning_rate > 0; "
                              f"got epochs={self.epochs}, learning_rate={self.learning_rate}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"TrainConfig.strategy must be one of {list(STRATEGIES)}; got "
+                             f"{self.strategy!r}")
 
 
 

@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from unet_tf.callbacks import (
     BACKUP_DIR,
@@ -38,10 +38,25 @@ from unet_tf.callbacks import (
     stop_on_sigint,
     write_history,
 )
-from unet_tf.checkpoint import MODEL_FILE, RunInfo, check_run_dir
-from unet_tf.config import IGNORE_LABEL, DataConfig, ModelConfig, TrainConfig
+from unet_tf.checkpoint import MODEL_FILE, RunInfo, check_run_dir, strip_training_config
+from unet_tf.config import DataConfig, ModelConfig, TrainConfig
 from unet_tf.data import PREPROCESSING, make_dataset
+from unet_tf.data.class_weights import (
+    BALANCING_POWERS,
+    balanced_class_weights,
+    class_frequencies,
+    with_class_weights,
+)
 from unet_tf.data.weightmap import with_weight_map
+from unet_tf.distributed import (
+    fit_multi_worker,
+    is_chief,
+    is_multi_worker,
+    make_strategy,
+    synchronize_batch_norm,
+    task_name,
+    weights_fingerprint,
+)
 from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
@@ -67,53 +82,6 @@ def compile_model(
         metrics=segmentation_metrics(class_names),
     )
     return model
-
-
-def strip_training_config(path: Path) -> None:
-    """Re-save a checkpoint without optimizer and loss, so plain Keras loads it anywhere.
-
-    ``ModelCheckpoint`` saves the compiled model, whose loss (``SegmentationLoss``) only
-    loads where ``unet_tf`` is imported; the released ``model.keras`` holds the network
-    alone (fine-tuning compiles it again).
-    """
-    if not path.exists():
-        return
-    model = keras.saving.load_model(path, compile=False)
-    tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    tmp.replace(path)
-
-
-def class_frequencies(dataset: tf.data.Dataset, num_classes: int) -> np.ndarray:
-    """Fraction of labelled pixels of each class over a (mask-yielding) dataset."""
-    counts = np.zeros(num_classes, np.float64)
-    for _, mask in dataset:
-        m = mask.numpy().ravel()
-        counts += np.bincount(m[m != IGNORE_LABEL], minlength=num_classes)[:num_classes]
-    return counts / max(counts.sum(), 1.0)
-
-
-BALANCING_POWERS = {"balanced": 1.0, "sqrt_balanced": 0.5}
-
-
-def balanced_class_weights(frequencies: np.ndarray, power: float = 1.0) -> np.ndarray:
-    """Median-frequency balancing (Eigen & Fergus 2015, as SegNet uses on CamVid).
-
-    ``power=0.5`` ("sqrt_balanced") softens it: on CamVid full median-frequency weights
-    (building ~0.2, pole ~9) let the rare classes take over the frequent ones.
-    """
-    present = frequencies > 0
-    weights = np.ones_like(frequencies)
-    weights[present] = (np.median(frequencies[present]) / frequencies[present]) ** power
-    return weights
-
-
-def with_class_weights(dataset: tf.data.Dataset, weights) -> tf.data.Dataset:
-    """Add a per-pixel sample-weight map (0 on ignored pixels) to (image, mask) batches."""
-    table = np.zeros(256, np.float32)
-    table[: len(weights)] = weights
-    table = tf.constant(table)
-    return dataset.map(lambda x, y: (x, y, tf.gather(table, y[..., 0])))
 
 
 def train(
@@ -146,10 +114,31 @@ def train(
     settings = {  # what a resumed run must share with the one it continues
         "model": model_config.to_dict(), "data": data_config.to_dict(),
         "validation_data": val_config.to_dict() if val_config else {},
-        "train": {k: v for k, v in train_config.to_dict().items() if k != "verbose"},
+        "train": {k: v for k, v in train_config.to_dict().items()
+                  if k not in ("verbose", "strategy")},
     }
+    # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything
+    strategy = make_strategy(train_config.strategy)
     status = check_run_dir(out, settings)
+    if not is_chief(strategy):
+        # The other workers of a multi-worker run make the same calls as the chief (saving
+        # reads replicated variables collectively) into a scratch folder, thrown away.
+        scratch = Path(tempfile.mkdtemp(prefix="unet_tf-worker-"))
+        try:
+            _train(model_config, data_config, train_config, val_config, strategy, settings,
+                   status, out, scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return out
     out.mkdir(parents=True, exist_ok=True)
+    return _train(model_config, data_config, train_config, val_config, strategy, settings,
+                  status, out, out)
+
+
+def _train(model_config, data_config, train_config, val_config, strategy, settings, status,
+           out: Path, dest: Path) -> Path:
+    """Train, resuming the run in ``out``; write the run into ``dest`` (``out`` but on the
+    other workers of a multi-worker run)."""
     keras.utils.set_random_seed(train_config.seed)
     check_input_size(*data_config.image_size, model_config)
     crop = data_config.augment.crop
@@ -207,9 +196,14 @@ def train(
     if train_config.checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last'; got {train_config.checkpoint!r}")
 
-    model = build_unet(model_config)
     steps = -(-source.size // data_config.batch_size)
-    compile_model(model, class_names, train_config, steps)
+    with strategy.scope():
+        model = build_unet(model_config)
+        compile_model(model, class_names, train_config, steps)
+    if strategy.num_replicas_in_sync > 1:
+        synchronize_batch_norm(model, True)
+        logger.info("%s: %d replicas, global batch %d", type(strategy).__name__,
+                    strategy.num_replicas_in_sync, data_config.batch_size)
 
     done = epochs_in_backup(out) if status is not None else 0
     history = read_history(out, done)
@@ -222,9 +216,9 @@ def train(
         return run_info(model, model_config, class_names, data_config, val_config,
                         train_config, weights, hist, state, settings)
 
-    stopper, recorder = StopOnSignal(), RunHistory(out, history, on_epoch=lambda hist: info(
-        hist, "running").save(out))
-    saving = out / f".{MODEL_FILE}.saving.keras"  # renamed to model.keras once whole
+    stopper, recorder = StopOnSignal(), RunHistory(dest, history, on_epoch=lambda hist: info(
+        hist, "running").save(dest))
+    saving = dest / f".{MODEL_FILE}.saving.keras"  # renamed to model.keras once whole
     callbacks = [
         DivergenceGuard(train_config.learning_rate),  # first: raises before anything is saved
         stopper,
@@ -234,9 +228,9 @@ def train(
             save_best_only=train_config.checkpoint == "best",
             initial_value_threshold=best_threshold(history, "val_mean_iou"),
         ),
-        Publish(saving, out / MODEL_FILE),
-        keras.callbacks.TensorBoard(out / "logs", write_graph=False),
-        RunBackup(out),  # last: the commit point of an epoch
+        Publish(saving, dest / MODEL_FILE),
+        keras.callbacks.TensorBoard(dest / "logs", write_graph=False),
+        RunBackup(dest, restore_from=out),  # last: the commit point of an epoch
     ]
     if train_config.early_stopping_patience:
         callbacks.append(
@@ -250,34 +244,42 @@ def train(
     # that many iterators, so it sees the batches an uninterrupted run would have seen.
     for _ in range(done):
         iter(train_ds)
-    info(history, "running").save(out)
+    info(history, "running").save(dest)
     start, state, stopped = time.time(), "finished", None
     try:
-        with stop_on_sigint(stopper):
-            model.fit(
-                train_ds.repeat(), steps_per_epoch=steps, initial_epoch=done,
-                validation_data=val_ds, epochs=train_config.epochs, callbacks=callbacks,
-                shuffle=False,  # the dataset is already shuffled, with a seed
-                verbose=train_config.verbose,
-            )
+        with stop_on_sigint(stopper), strategy.scope():
+            if is_multi_worker(strategy):
+                fit_multi_worker(
+                    model, strategy, train_ds.repeat(), val_ds, class_names=class_names,
+                    epochs=train_config.epochs, initial_epoch=done, steps=steps,
+                    callbacks=callbacks, verbose=train_config.verbose)
+            else:
+                model.fit(
+                    train_ds.repeat(), steps_per_epoch=steps, initial_epoch=done,
+                    validation_data=val_ds, epochs=train_config.epochs, callbacks=callbacks,
+                    shuffle=False,  # the dataset is already shuffled, with a seed
+                    verbose=train_config.verbose,
+                )
     except TrainingDiverged as exc:
         state, stopped = "diverged", exc
     except KeyboardInterrupt as exc:  # StopOnSignal's, or a second Ctrl-C
         state, stopped = "interrupted", exc
     seconds = time.time() - start
+    if is_multi_worker(strategy):  # the workers' copies must agree, and the log shows it
+        logger.info("%s: weights fingerprint %s", task_name(), weights_fingerprint(model))
     hist = recorder.history
-    if not (out / MODEL_FILE).exists() and state == "finished":
+    if not (dest / MODEL_FILE).exists() and state == "finished":
         model.save(saving)  # no epoch beat the bar (NaN IoU): keep the last one
-        saving.replace(out / MODEL_FILE)
+        saving.replace(dest / MODEL_FILE)
     final = info(hist, state)
     final.extra["train_seconds"] = round(seconds, 1)
-    strip_training_config(out / MODEL_FILE)
-    final.save(out)
-    write_history(out, hist)
+    strip_training_config(dest / MODEL_FILE)
+    final.save(dest)
+    write_history(dest, hist)
     if hist:
-        tmp = out / ".curves.tmp.png"
+        tmp = dest / ".curves.tmp.png"
         plot_history(hist, tmp)
-        tmp.replace(out / "curves.png")
+        tmp.replace(dest / "curves.png")
     if stopped is not None:
         raise stop_error(stopped, state, out, final)
     shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)

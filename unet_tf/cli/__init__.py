@@ -33,7 +33,13 @@ from unet_tf.cli.arguments import (
     positive_float,
     positive_int,
 )
-from unet_tf.config import MODEL_PRESETS, OUTPUT_FORMATS, ExportConfig, ParityThresholds
+from unet_tf.config import (
+    MODEL_PRESETS,
+    OUTPUT_FORMATS,
+    STRATEGIES,
+    ExportConfig,
+    ParityThresholds,
+)
 
 logger = logging.getLogger("unet_tf")
 EXPORT = ExportConfig()
@@ -80,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", choices=["best", "last"], default=TRAIN.checkpoint,
                    help="keep the best epoch by validation mean IoU, or the last one "
                    "(honest when the validation data is the test data; default: %(default)s)")
+    p.add_argument("--strategy", choices=STRATEGIES, default=TRAIN.strategy,
+                   help="tf.distribute: one device, mirrored (the GPUs of this host), "
+                   "multi-worker (the hosts in TF_CONFIG; run the same command on each), or "
+                   "auto: multi-worker with a TF_CONFIG cluster, mirrored with several GPUs, "
+                   "else one (default: %(default)s)")
     numbers = [  # flag, type, default, what it means
         ("--epochs", positive_int, TRAIN.epochs, ""),
         ("--batch-size", positive_int, DATA.batch_size, ""),

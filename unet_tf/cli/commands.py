@@ -12,6 +12,7 @@ from unet_tf.config import AugmentConfig, ExportConfig, ParityThresholds, TrainC
 
 def cmd_train(args) -> int:
     from unet_tf.config import model_preset
+    from unet_tf.distributed import writes_run
     from unet_tf.evaluation import evaluate, format_report
     from unet_tf.training import train
 
@@ -41,10 +42,12 @@ def cmd_train(args) -> int:
         focal_weight=args.focal_weight, weight_map=args.weight_map,
         weight_map_w0=args.weight_map_w0, weight_map_sigma=args.weight_map_sigma,
         weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
-        seed=args.seed, verbose=1 if sys.stdout.isatty() else 2,
+        seed=args.seed, verbose=1 if sys.stdout.isatty() else 2, strategy=args.strategy,
     )
     out = Path(args.out) if args.out else default_run_dir(args.data)
     run = train(model, data, training, out, val_config=val)
+    if not writes_run(args.strategy):
+        return 0  # another worker of a multi-worker run: the chief writes and evaluates
     if not args.no_evaluate:
         report = evaluate(run, out_dir=run / "eval")
         print(format_report(report))

@@ -1,0 +1,160 @@
+"""tf.distribute: two worker processes on 127.0.0.1, MirroredStrategy on logical CPUs, and the
+pieces of the multi-worker loop (input slices, metrics as Keras computes them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from unet_tf import DataConfig, TrainConfig, model_preset, train
+from unet_tf.distributed import confusion, keras_scores, make_strategy, worker_batches
+from unet_tf.metrics import segmentation_metrics
+
+SCRIPT = "import sys; from unet_tf.cli import main; sys.exit(main(sys.argv[1:]))"
+# global batch 8 over 2 replicas; balanced class weights exercise the sample-weight path
+ARGS = ["train", "--preset", "tiny", "--epochs", "3", "--num-examples", "32", "--image-size",
+        "32", "--batch-size", "8", "--class-weights", "balanced", "--learning-rate", "0.01",
+        "--no-evaluate"]
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def history(run: Path) -> dict:
+    return json.loads((run / "history.json").read_text())
+
+
+def single_process_run(tmp_path: Path) -> Path:
+    data = DataConfig(num_examples=32, image_size=(32, 32), batch_size=8)
+    return train(model_preset("tiny"), data, TrainConfig(epochs=3, class_weights="balanced",
+                 learning_rate=0.01, strategy="one", verbose=0), tmp_path / "single")
+
+
+def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
+    ports = free_ports(2)
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
+    out = tmp_path / "multi"
+    workers = []
+    for index in range(2):
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(
+            {"cluster": cluster, "task": {"type": "worker", "index": index}})}
+        workers.append(subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, *ARGS, "--strategy", "multi-worker", "--out",
+             str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+    logs = []
+    for worker in workers:
+        try:
+            logs.append(worker.communicate(timeout=240)[0])
+        except subprocess.TimeoutExpired:
+            for w in workers:
+                w.kill()
+            pytest.fail("the two workers did not finish in 240 s")
+        assert worker.returncode == 0, logs[-1][-3000:]
+    prints = [re.findall(r"(worker \d): weights fingerprint (\w+)", log) for log in logs]
+    assert [p[0][0] for p in prints] == ["worker 0", "worker 1"], logs
+    assert prints[0][0][1] == prints[1][0][1]  # the same weights on both workers
+    assert "2 replicas, global batch 8" in logs[0]
+
+    # the chief wrote a complete run directory, the same files as a single-process run
+    single = single_process_run(tmp_path)
+    assert {p.name for p in out.iterdir()} == {p.name for p in single.iterdir()}
+    multi, one = history(out), history(single)
+    assert multi.keys() == one.keys()
+    assert multi["loss"][-1] < multi["loss"][0], multi["loss"]  # it learns
+    # the same global batches, the loss scaled by the global batch and batch norm over
+    # it: the two runs agree up to float round-off (summation order of the all-reduce)
+    for key in ("loss", "val_loss", "val_mean_iou", "mean_iou"):
+        np.testing.assert_allclose(multi[key], one[key], rtol=2e-3, atol=2e-3, err_msg=key)
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["status"] == "finished" and saved["epochs_done"] == 3
+    # the released model has plain batch norm layers (synchronised only while training)
+    model = keras.saving.load_model(out / "model.keras")
+    assert not any(getattr(layer, "synchronized", False) for layer in model.layers)
+
+
+MIRRORED = """
+import logging, sys, tensorflow as tf
+logging.basicConfig(level=logging.INFO)
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+from unet_tf import DataConfig, TrainConfig, model_preset, train
+data = DataConfig(num_examples=32, image_size=(32, 32), batch_size=8)
+run = train(model_preset("tiny"), data, TrainConfig(epochs=3, class_weights="balanced",
+            learning_rate=0.01, strategy="mirrored", verbose=0), sys.argv[1])
+"""
+
+
+def test_mirrored_strategy_trains_with_model_fit_on_two_logical_cpus(tmp_path):
+    result = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "mirrored")],
+                            capture_output=True, text=True, timeout=240,
+                            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "MirroredStrategy: 2 replicas" in result.stderr
+    mirrored, one = history(tmp_path / "mirrored"), history(single_process_run(tmp_path))
+    assert mirrored["loss"][-1] < mirrored["loss"][0]
+    # Keras splits each batch itself (and may draw the augmentations in another order):
+    # close to the single-process run, not equal
+    np.testing.assert_allclose(mirrored["loss"], one["loss"], rtol=0.05)
+
+
+def test_multi_worker_needs_a_cluster(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="needs TF_CONFIG"):
+        make_strategy("multi-worker")
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(ValueError, match="TF_CONFIG is not the JSON"):
+        make_strategy("auto")
+    with pytest.raises(ValueError, match="must be one of"):
+        make_strategy("parameter-server")
+    with pytest.raises(ValueError, match="must be one of"):
+        TrainConfig(strategy="tpu")
+
+
+class Context:  # the two fields of tf.distribute.InputContext that worker_batches reads
+    def __init__(self, pipeline: int, pipelines: int):
+        self.input_pipeline_id, self.num_input_pipelines = pipeline, pipelines
+
+
+def test_the_workers_slices_make_up_each_global_batch_once():
+    images = np.arange(10, dtype=np.float32).reshape(10, 1, 1, 1)
+    masks = np.where(images > 4, 255, 1).astype(np.int32)
+    batches = tf.data.Dataset.from_tensor_slices((images, masks)).batch(4)  # 4, 4, 2
+    seen = []
+    for pipeline in range(2):  # two workers, one replica each
+        for x, _, size, labelled in worker_batches(batches, Context(pipeline, 2), 2):
+            seen.append((int(size), float(labelled), x.numpy().ravel().tolist()))
+    assert sorted(v for _, _, xs in seen for v in xs) == list(range(10))
+    assert seen[0] == (4, 4.0, [0.0, 2.0]) and seen[4] == (4, 1.0, [5.0, 7.0])
+    assert seen[2] == (2, 1.0, [8.0])  # the last global batch of 2 still feeds both replicas
+
+
+def test_loop_metrics_are_the_ones_keras_computes():
+    rng = np.random.default_rng(0)
+    names = ("background", "disc", "square")
+    labels = rng.integers(0, 3, (2, 8, 8, 1)).astype(np.int32)
+    labels[0, :2] = 255  # ignored pixels
+    logits = rng.normal(size=(2, 8, 8, 3)).astype(np.float32)
+    expected = {}
+    for metric in segmentation_metrics(names):
+        metric.update_state(labels, logits)
+        expected[metric.name] = float(metric.result())
+    counts = confusion(labels, logits, 3).numpy()
+    assert keras_scores(counts, names) == pytest.approx(expected, abs=1e-6)
+    assert keras_scores(counts, names, "val_")["val_mean_iou"] == expected["mean_iou"]
