@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import keras
@@ -47,17 +48,21 @@ def single_process_run(tmp_path: Path) -> Path:
                  learning_rate=0.01, strategy="one", verbose=0), tmp_path / "single")
 
 
-def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
-    ports = free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{p}" for p in ports]}
-    out = tmp_path / "multi"
+def start_workers(out: Path, *extra: str) -> list[subprocess.Popen]:
+    """Two worker processes on 127.0.0.1 running the same `unet-tf train` command."""
+    cluster = {"worker": [f"127.0.0.1:{p}" for p in free_ports(2)]}
     workers = []
     for index in range(2):
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_CONFIG": json.dumps(
             {"cluster": cluster, "task": {"type": "worker", "index": index}})}
         workers.append(subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, *ARGS, "--strategy", "multi-worker", "--out",
-             str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            [sys.executable, "-c", SCRIPT, *ARGS, *extra, "--strategy", "multi-worker",
+             "--out", str(out)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True))
+    return workers
+
+
+def finish(workers: list[subprocess.Popen]) -> list[str]:
     logs = []
     for worker in workers:
         try:
@@ -67,6 +72,13 @@ def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
                 w.kill()
             pytest.fail("the two workers did not finish in 240 s")
         assert worker.returncode == 0, logs[-1][-3000:]
+    return logs
+
+
+@pytest.mark.slow  # two worker processes and a single-process run, ~40 s
+def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
+    out = tmp_path / "multi"
+    logs = finish(start_workers(out))
     prints = [re.findall(r"(worker \d): weights fingerprint (\w+)", log) for log in logs]
     assert [p[0][0] for p in prints] == ["worker 0", "worker 1"], logs
     assert prints[0][0][1] == prints[1][0][1]  # the same weights on both workers
@@ -76,7 +88,7 @@ def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
     single = single_process_run(tmp_path)
     assert {p.name for p in out.iterdir()} == {p.name for p in single.iterdir()}
     multi, one = history(out), history(single)
-    assert multi.keys() == one.keys()
+    assert multi.keys() == one.keys() and len(multi["loss"]) == 3
     assert multi["loss"][-1] < multi["loss"][0], multi["loss"]  # it learns
     # the same global batches, the loss scaled by the global batch and batch norm over
     # it: the two runs agree up to float round-off (summation order of the all-reduce)
@@ -87,6 +99,36 @@ def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
     # the released model has plain batch norm layers (synchronised only while training)
     model = keras.saving.load_model(out / "model.keras")
     assert not any(getattr(layer, "synchronized", False) for layer in model.layers)
+
+
+@pytest.mark.slow  # four worker processes, ~50 s
+def test_a_killed_two_worker_run_resumes_to_the_uninterrupted_result(tmp_path):
+    finish(start_workers(tmp_path / "whole", "--epochs", "4"))
+    out = tmp_path / "killed"
+    workers = start_workers(out, "--epochs", "4")
+    state = out / "backup" / "state.json"
+    deadline = time.time() + 180
+    while time.time() < deadline:  # kill both once the backup holds two epochs
+        try:
+            if json.loads(state.read_text())["epoch"] >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        assert all(w.poll() is None for w in workers)
+        time.sleep(0.05)
+    for worker in workers:
+        worker.kill()
+        worker.communicate()
+    logs = finish(start_workers(out, "--epochs", "4"))
+    assert all("resuming the running run" in log for log in logs)
+    whole, resumed = history(tmp_path / "whole"), history(out)
+    assert len(resumed["loss"]) == 4  # every epoch once
+    for key in whole:
+        np.testing.assert_allclose(resumed[key], whole[key], rtol=1e-4, atol=1e-5, err_msg=key)
+    config = json.loads((out / "config.json").read_text())
+    assert config["status"] == "finished"
+    assert config["best_epoch"] == json.loads((tmp_path / "whole" / "config.json").read_text())[
+        "best_epoch"]
 
 
 MIRRORED = """
@@ -101,6 +143,7 @@ run = train(model_preset("tiny"), data, TrainConfig(epochs=3, class_weights="bal
 """
 
 
+@pytest.mark.slow  # a training subprocess and a single-process run, ~20 s
 def test_mirrored_strategy_trains_with_model_fit_on_two_logical_cpus(tmp_path):
     result = subprocess.run([sys.executable, "-c", MIRRORED, str(tmp_path / "mirrored")],
                             capture_output=True, text=True, timeout=240,
