@@ -78,10 +78,16 @@ def test_fine_tune_a_trained_model_with_plain_model_fit(synthetic_run):
     np.testing.assert_array_equal(frozen, model.get_layer("enc1_conv1").get_weights()[0])
 
 
-def test_class_weights_dice_and_seed_make_a_repeatable_run(tmp_path):
+def test_class_weights_dice_and_seed_make_a_repeatable_run(tmp_path, caplog):
     data = DataConfig(num_examples=16, image_size=(32, 32), batch_size=8)
     cfg = TrainConfig(epochs=2, dice_weight=0.5, class_weights="balanced", verbose=0)
-    a = train(model_preset("tiny"), data, cfg, tmp_path / "a")
+    with caplog.at_level("INFO", logger="unet_tf"):
+        a = train(model_preset("tiny"), data, cfg, tmp_path / "a")
+    # the speed a user gets: one line per epoch, the median epoch in config.json
+    speeds = [r.getMessage() for r in caplog.records if "images/s training" in r.getMessage()]
+    assert len(speeds) == 2 and speeds[1].startswith("epoch 2: ")
+    saved = json.loads((a / "config.json").read_text())
+    assert saved["train_images_per_second"] > 0
     b = train(model_preset("tiny"), data, cfg, tmp_path / "b")
     ha = json.loads((a / "history.json").read_text())
     hb = json.loads((b / "history.json").read_text())

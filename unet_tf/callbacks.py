@@ -21,6 +21,7 @@ import math
 import os
 import signal
 import threading
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -199,6 +200,33 @@ class DivergenceGuard(keras.callbacks.Callback):
                 self._stop(f"{key} is {float(value)}")
         if not all(np.isfinite(w).all() for w in self.model.get_weights()):
             self._stop("the weights hold NaN or infinite values")
+
+
+class Throughput(keras.callbacks.Callback):
+    """Log the training speed of every epoch in images/s (validation time left out).
+
+    ``rates`` keeps each epoch's images/s; the first epoch includes tracing and compiling.
+    """
+
+    def __init__(self, images_per_epoch: int):
+        super().__init__()
+        self.images = images_per_epoch
+        self.rates: list[float] = []
+        self.start = self.trained = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start, self.trained = time.perf_counter(), 0.0
+
+    def on_test_begin(self, logs=None):
+        if self.start and not self.trained:
+            self.trained = time.perf_counter() - self.start
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = self.trained or time.perf_counter() - self.start
+        self.rates.append(self.images / max(seconds, 1e-9))
+        logger.info("epoch %d: %.1f images/s training (%d images in %.1f s; validation %.1f s)",
+                    epoch + 1, self.rates[-1], self.images, seconds,
+                    time.perf_counter() - self.start - seconds)
 
 
 class StopOnSignal(keras.callbacks.Callback):

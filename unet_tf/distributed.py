@@ -271,10 +271,12 @@ def fit_multi_worker(model: keras.Model, strategy, train_ds: tf.data.Dataset,
         for step in range(steps):
             calls.on_train_batch_begin(step)
             calls.on_train_batch_end(step, {"loss": train.add(*train_step(train_dist))})
+        calls.on_test_begin()
         val = Totals()
         for batch in strategy.distribute_datasets_from_function(
                 lambda ctx: worker_batches(val_ds, ctx, replicas)):
             val.add(*eval_step(batch))
+        calls.on_test_end(val.logs("val_"))
         calls.on_epoch_end(epoch, {**train.logs(), **val.logs("val_")})
         if model.stop_training:
             break

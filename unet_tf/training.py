@@ -30,6 +30,7 @@ from unet_tf.callbacks import (
     RunBackup,
     RunHistory,
     StopOnSignal,
+    Throughput,
     TrainingDiverged,
     TrainingInterrupted,
     best_threshold,
@@ -218,6 +219,7 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
 
     stopper, recorder = StopOnSignal(), RunHistory(dest, history, on_epoch=lambda hist: info(
         hist, "running").save(dest))
+    speed = Throughput(source.size)  # an epoch is source.size images (steps round up)
     saving = dest / f".{MODEL_FILE}.saving.keras"  # renamed to model.keras once whole
     callbacks = [
         DivergenceGuard(train_config.learning_rate),  # first: raises before anything is saved
@@ -230,6 +232,7 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         ),
         Publish(saving, dest / MODEL_FILE),
         keras.callbacks.TensorBoard(dest / "logs", write_graph=False),
+        speed,
         RunBackup(dest, restore_from=out),  # last: the commit point of an epoch
     ]
     if train_config.early_stopping_patience:
@@ -273,6 +276,8 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         saving.replace(dest / MODEL_FILE)
     final = info(hist, state)
     final.extra["train_seconds"] = round(seconds, 1)
+    if speed.rates:  # the median epoch: the first one includes tracing
+        final.extra["train_images_per_second"] = round(float(np.median(speed.rates)), 2)
     strip_training_config(dest / MODEL_FILE)
     final.save(dest)
     write_history(dest, hist)
