@@ -11,7 +11,9 @@ the same wall time.
 
 Variants (``--only NAME[,NAME]``): ``unet`` (the recipe), ``unet_balanced`` (the same plus
 median-frequency class weights: border x2.36), ``unet_wm`` (class weights plus the U-Net
-weight map on the border band) and ``keras_io``.
+weight map on the border band), ``default`` (the recipe's data and loss on the default
+``small`` preset that ``unet-tf train`` builds: quality per compute against the baseline,
+issue 12) and ``keras_io``.
 
 Usage (from the repository root): ``python benchmarks/recipe_pets.py [--only unet,keras_io]``
 """
@@ -25,8 +27,9 @@ from recipe_common import evaluate_run, parse_args, run_summary, write_results
 from unet_tf import AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_pets"
-UNET_VARIANTS = {
+UNET_VARIANTS = {  # TrainConfig settings beside the recipe's
     "unet": {},
+    "default": {},  # on model_preset("small"), the preset `unet-tf train` uses
     "unet_balanced": {"class_weights": "balanced"},
     # objects: connected components of pet (0) and background (1); the border class (2)
     # between them gets w0 * exp(-(d1 + d2)^2 / (2 sigma^2)) on top of w_c
@@ -60,7 +63,8 @@ def main() -> None:
         run = args.runs / f"pets_{name}"
         if not args.evaluate_only:
             train(
-                model_preset("small", residual=True, depth=5),
+                model_preset("small") if name == "default"
+                else model_preset("small", residual=True, depth=5),
                 data,
                 TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
                             checkpoint="last", verbose=2, **extra),
