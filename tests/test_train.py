@@ -4,6 +4,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 
@@ -141,3 +142,16 @@ def test_a_keras_file_without_its_config_is_refused_with_a_reason(synthetic_run,
     (tmp_path / "model.keras").write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(ValueError, match="Keras cannot load this model"):
         load_run(tmp_path / "model.keras")
+
+
+def test_bfloat16_training_tracks_float32_and_saves_a_float32_model(tmp_path):
+    data = DataConfig(num_examples=16, image_size=(32, 32), batch_size=8)
+    runs = {p: train(model_preset("tiny"), data, TrainConfig(epochs=1, precision=p, verbose=0),
+                     tmp_path / p) for p in ("float32", "bfloat16")}
+    losses = {p: json.loads((run / "history.json").read_text())["loss"] for p, run in
+              runs.items()}
+    # the fast path does not change results beyond bfloat16 round-off
+    np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.01)
+    model = keras.saving.load_model(runs["bfloat16"] / "model.keras")
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is restored

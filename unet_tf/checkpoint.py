@@ -189,9 +189,11 @@ def strip_training_config(path: Path) -> None:
     import keras
 
     from unet_tf.distributed import synchronize_batch_norm
+    from unet_tf.precision import as_float32
 
     model = keras.saving.load_model(path, compile=False)
     synchronize_batch_norm(model, False)  # plain layers, loadable by any Keras backend
+    model = as_float32(model)  # a model trained in mixed precision is served in float32
     tmp = path.with_name(f".{path.stem}.tmp.keras")
     model.save(tmp)
     tmp.replace(path)

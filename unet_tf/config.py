@@ -144,6 +144,7 @@ class AugmentConfig(Settings):
 
 RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
 STRATEGIES = ("auto", "one", "mirrored", "multi-worker")  # TrainConfig.strategy
+PRECISIONS = ("float32", "bfloat16")  # TrainConfig.precision
 
 
 @dataclass(frozen=True)
@@ -219,11 +220,17 @@ class TrainConfig(Settings):
     # tf.distribute (STRATEGIES): "one" device, "mirrored" (the GPUs of one host),
     # "multi-worker" (the hosts in TF_CONFIG) or "auto"; see unet_tf.distributed
     strategy: str = "auto"
+    # "bfloat16": Keras' mixed_bfloat16 policy while training (bf16 compute, float32
+    # weights, loss and saved model): 1.32x on an AVX-512 BF16 CPU, slower without BF16
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or not 0 < self.learning_rate < float("inf"):
             raise ValueError("TrainConfig needs epochs >= 1 and a finite learning_rate > 0; "
                              f"got epochs={self.epochs}, learning_rate={self.learning_rate}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"TrainConfig.precision must be one of {list(PRECISIONS)}; got "
+                             f"{self.precision!r}")
         if self.strategy not in STRATEGIES:
             raise ValueError(f"TrainConfig.strategy must be one of {list(STRATEGIES)}; got "
                              f"{self.strategy!r}")

@@ -61,6 +61,7 @@ from unet_tf.distributed import (
 from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
+from unet_tf.precision import dtype_policy
 from unet_tf.viz import plot_history
 
 logger = logging.getLogger("unet_tf")
@@ -198,7 +199,7 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         raise ValueError(f"checkpoint must be 'best' or 'last'; got {train_config.checkpoint!r}")
 
     steps = -(-source.size // data_config.batch_size)
-    with strategy.scope():
+    with strategy.scope(), dtype_policy(train_config.precision):
         model = build_unet(model_config)
         compile_model(model, class_names, train_config, steps)
     if strategy.num_replicas_in_sync > 1:
