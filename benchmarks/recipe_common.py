@@ -56,6 +56,8 @@ def run_summary(run: Path) -> dict:
     return {
         "run": str(run.relative_to(ROOT)) if run.is_relative_to(ROOT) else str(run),
         "train_seconds": info.get("train_seconds"),
+        # the median epoch's training images/s (validation left out), where recorded
+        "train_images_per_second": info.get("train_images_per_second"),
         "epochs": len(json.loads((run / "history.json").read_text()).get("loss", [])),
         "saved_epoch": info.get("saved_epoch"),
         "num_parameters": info.get("num_parameters"),

@@ -13,6 +13,7 @@ LABELS = {
     "unet": "**U-Net recipe** (`unet`)",
     "unet_balanced": "+ median-frequency class weights (`unet_balanced`, border x2.36)",
     "unet_wm": "+ class weights + weight map on the border band (`unet_wm`, w0 = 5)",
+    "default": "the recipe's data and loss on the default `small` preset (`default`)",
     "keras_io": "keras-io example's model (RMSprop, CE, batch 32, no augmentation; `keras_io`)",
     "isbi:plain": "**plain** (CE; the recipe)",
     "isbi:paper": "paper: weight map (w0 10, sigma 5, w_c balanced) + elastic 10 px "
@@ -55,7 +56,11 @@ def scoring(report: dict, served: bool) -> str:
 
 
 def epochs_time(v: dict) -> str:
-    return f"{v['epochs']}, {v['train_seconds']:.0f} s"
+    """Epochs and training time, and the median epoch's training images/s where the run
+    recorded it (runs trained before unet_tf printed its speed did not)."""
+    speed = v.get("train_images_per_second")
+    return (f"{v['epochs']}, {v['train_seconds']:.0f} s"
+            + (f", {speed:.1f} images/s" if speed else ""))
 
 
 def pets() -> None:
@@ -65,7 +70,7 @@ def pets() -> None:
           "| native size, flips TTA | pet / background / border | pixel acc. (native, flips) "
           "| training images (inference mode) |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name in ("unet", "unet_balanced", "unet_wm", "keras_io"):
+    for name in ("unet", "unet_balanced", "unet_wm", "default", "keras_io"):
         if name not in results:
             continue
         v = results[name]
