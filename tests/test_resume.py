@@ -140,3 +140,18 @@ def test_a_diverging_run_stops_keeps_the_last_good_model_and_exits_2(tmp_path, c
         assert all(np.isfinite(w).all() for w in model.get_weights())
     else:
         assert saved["epochs_done"] == 0 and "holds no model.keras" in message
+
+
+def test_early_stopping_continues_the_count_of_a_resumed_run():
+    import keras
+
+    from unet_tf.callbacks import ResumedEarlyStopping
+
+    stop = ResumedEarlyStopping({"val_mean_iou": [0.1, 0.3, 0.2, float("nan")]},
+                                monitor="val_mean_iou", patience=3)
+    stop.set_model(keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)]))
+    stop.model.stop_training = False
+    stop.on_train_begin()
+    assert (stop.best, stop.best_epoch, stop.wait) == (0.3, 1, 2)
+    stop.on_epoch_end(4, {"val_mean_iou": 0.25})  # a third epoch without a gain: stop,
+    assert stop.model.stop_training  # as an uninterrupted run would have

@@ -229,6 +229,29 @@ class Throughput(keras.callbacks.Callback):
                     time.perf_counter() - self.start - seconds)
 
 
+class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """Keras' ``EarlyStopping`` (mode "max") that continues a resumed run's count: the best
+    score, its epoch and the epochs waited since come from the recorded history, and the
+    best weights from the run's best ``model.keras``, so a restart stops where an
+    uninterrupted run would."""
+
+    def __init__(self, history: dict[str, list[float]], best_model: Path | None = None, **kw):
+        super().__init__(mode="max", **kw)
+        self.history, self.best_model = history, best_model
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        scores = [v if math.isfinite(v) else -math.inf for v in self.history.get(self.monitor, [])]
+        if not scores or max(scores) == -math.inf:
+            return
+        self.best_epoch = int(np.argmax(scores))
+        self.best = scores[self.best_epoch]
+        self.wait = len(scores) - 1 - self.best_epoch
+        if self.restore_best_weights and self.best_model and Path(self.best_model).exists():
+            best = keras.saving.load_model(self.best_model, compile=False)
+            self.best_weights = best.get_weights()
+
+
 class StopOnSignal(keras.callbacks.Callback):
     """Raise :class:`TrainingInterrupted` after the step during which ``requested`` was set."""
 

@@ -27,6 +27,7 @@ from unet_tf.callbacks import (
     BACKUP_DIR,
     DivergenceGuard,
     Publish,
+    ResumedEarlyStopping,
     RunBackup,
     RunHistory,
     StopOnSignal,
@@ -237,12 +238,10 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         RunBackup(dest, restore_from=out),  # last: the commit point of an epoch
     ]
     if train_config.early_stopping_patience:
-        callbacks.append(
-            keras.callbacks.EarlyStopping(
-                monitor="val_mean_iou", mode="max",
-                patience=train_config.early_stopping_patience, restore_best_weights=True,
-            )
-        )
+        callbacks.append(ResumedEarlyStopping(
+            history, out / MODEL_FILE if train_config.checkpoint == "best" else None,
+            monitor="val_mean_iou", patience=train_config.early_stopping_patience,
+            restore_best_weights=True))
     # One iterator over the repeated data: epoch k gets the k-th shuffle and augmentation
     # seeds, and a resumed run skips the seeds of the epochs done by opening (not reading)
     # that many iterators, so it sees the batches an uninterrupted run would have seen.
