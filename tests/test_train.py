@@ -144,6 +144,7 @@ def test_a_keras_file_without_its_config_is_refused_with_a_reason(synthetic_run,
         load_run(tmp_path / "model.keras")
 
 
+@pytest.mark.slow  # two trainings, ~20 s; the speed knob of issue 12
 def test_bfloat16_training_tracks_float32_and_saves_a_float32_model(tmp_path):
     data = DataConfig(num_examples=16, image_size=(32, 32), batch_size=8)
     runs = {p: train(model_preset("tiny"), data, TrainConfig(epochs=1, precision=p, verbose=0),
@@ -152,6 +153,7 @@ def test_bfloat16_training_tracks_float32_and_saves_a_float32_model(tmp_path):
               runs.items()}
     # the fast path does not change results beyond bfloat16 round-off
     np.testing.assert_allclose(losses["bfloat16"], losses["float32"], rtol=0.01)
+    # the released model is float32: what export and serving run
     model = keras.saving.load_model(runs["bfloat16"] / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
