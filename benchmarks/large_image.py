@@ -3,7 +3,8 @@
 Builds the model (untrained weights segment just as fast and use the same memory), wraps it
 in the Keras predictor and runs ``Predictor.predict(image, tile=..., overlap=...)`` on a
 synthetic 8000 x 8000 RGB image; prints the time, the peak resident memory of the process
-(``ru_maxrss``) and the CPU, and writes ``benchmarks/results/large_image.json``.
+(``ru_maxrss``) and the CPU, and writes ``benchmarks/results/large_image.json`` (tiny
+preset) or ``large_image_PRESET.json``.
 
 Usage (from the repository root):
 ``python benchmarks/large_image.py [--size 8000] [--preset small] [--tile 512]``
@@ -42,6 +43,9 @@ def main() -> None:
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--tile-batch", type=int, default=2)
+    parser.add_argument("--out", type=Path,
+                        help="results file (default: benchmarks/results/large_image.json for "
+                        "the tiny preset, large_image_PRESET.json for the others)")
     args = parser.parse_args()
 
     import numpy as np
@@ -73,7 +77,8 @@ def main() -> None:
         "written": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     print(json.dumps(result, indent=1))
-    out = ROOT / "benchmarks" / "results" / "large_image.json"
+    out = args.out or ROOT / "benchmarks" / "results" / (
+        "large_image.json" if args.preset == "tiny" else f"large_image_{args.preset}.json")
     out.write_text(json.dumps(result, indent=1) + "\n")
 
 
