@@ -5,7 +5,7 @@ import pytest
 import tensorflow as tf
 
 from unet_tf.config import AugmentConfig
-from unet_tf.data.augment import augment_pair, warp_coordinates
+from unet_tf.data.augment import augment_pair, resample, warp_coordinates
 
 GEOMETRY = AugmentConfig(
     flip=True, vertical_flip=True, rotate90=True, scale=(1.0, 1.4), brightness=0.0,
@@ -79,3 +79,23 @@ def test_colour_changes_touch_the_image_only():
     out_image, out_mask = augment_pair(rgb, mask, tf.constant([1, 1]), cfg)
     np.testing.assert_array_equal(out_mask.numpy(), mask)
     assert not np.allclose(out_image.numpy(), rgb)
+
+
+def test_warping_only_the_crop_gives_the_pixels_of_warping_then_cropping():
+    rng = np.random.default_rng(0)
+    image = rng.random((64, 48, 1)).astype("float32")
+    mask = rng.integers(0, 2, (64, 48, 1)).astype("int32")
+    cfg = AugmentConfig(flip=False, scale=(1.0, 1.0), brightness=0.0, contrast=0.0,
+                        elastic=10.0, rotate=15.0, crop=(32, 16))
+    for s in range(3):
+        seed = tf.constant([s, 7])
+        out_image, out_mask = augment_pair(image, mask, seed, cfg)
+        # what augment_pair did before: warp the whole image, then crop with the same seed
+        seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), num=8)
+        extra = tf.random.experimental.stateless_split(seeds[7], num=4)
+        coords = warp_coordinates(64, 48, extra[0], 15.0, 10.0, 3)
+        stacked = tf.concat([resample(image, coords, 1),
+                             resample(tf.cast(mask, tf.float32), coords, 0)], -1)
+        stacked = tf.image.stateless_random_crop(stacked, [32, 16, 2], extra[3])
+        np.testing.assert_array_equal(out_image, tf.clip_by_value(stacked[..., :1], 0, 1))
+        np.testing.assert_array_equal(out_mask, tf.cast(tf.round(stacked[..., 1:]), tf.int32))
