@@ -19,9 +19,9 @@ single-process run of the same global batch does, and every replica keeps the sa
 The saved ``model.keras`` has plain batch norm layers again.
 
 Example:
-    >>> import os; os.environ.pop("TF_CONFIG", None) and None
-    >>> cluster_size()
-    1
+    >>> import numpy as np  # the loop's metrics, from confusion counts as Keras computes them
+    >>> keras_scores(np.array([[3.0, 1.0], [0.0, 4.0]]), ["a", "b"], "val_")["val_mean_iou"]
+    0.775
 """
 
 from __future__ import annotations
