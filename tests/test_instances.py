@@ -34,7 +34,7 @@ def two_touching_squares() -> np.ndarray:
 
 
 def test_boundary_target_separates_touching_squares():
-    target = boundary_target(two_touching_squares())
+    target = boundary_target(two_touching_squares(), width=1)
     assert target.dtype == np.int32 and set(np.unique(target)) == {0, 1, 2}
     # a row through both squares: inner contour of each, 2 px of boundary where they touch
     assert target[4].tolist() == [0, 2, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 0]
@@ -44,6 +44,21 @@ def test_boundary_target_separates_touching_squares():
     from scipy.ndimage import label as components
 
     assert components(interiors)[1] == 2  # interiors no longer touch
+
+
+def test_boundary_width_thickens_the_rim_and_matches_the_inner_contour_at_one():
+    from skimage.segmentation import find_boundaries
+
+    ids = two_touching_squares()
+    wide = boundary_target(ids)  # default: 2 px per object, 4 px between touching ones
+    assert wide[4].tolist() == [0, 2, 2, 1, 1, 2, 2, 2, 2, 1, 1, 2, 2, 0]
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 4, (6, 6)).repeat(4, 0).repeat(4, 1)  # blocky objects, touching
+    inner = (ids > 0).astype(np.int32)
+    inner[find_boundaries(ids, mode="inner") & (ids > 0)] = 2
+    np.testing.assert_array_equal(boundary_target(ids, width=1), inner)
+    with pytest.raises(ValueError, match="at least 1"):
+        boundary_target(ids, width=0)
 
 
 # --- from probabilities to objects ------------------------------------------------------------
@@ -260,7 +275,7 @@ def test_weight_map_from_interiors_weighs_the_gap_between_touching_objects():
     # weight_map_classes=(1,) is the instance weight map of the paper
     from unet_tf.data import unet_weight_map
 
-    target = boundary_target(two_touching_squares())
+    target = boundary_target(two_touching_squares(), width=1)
     weights = unet_weight_map(target, object_classes=(1,), sigma=2.0)
     assert weights[4, 6] > 4.0 and weights[4, 7] > 4.0  # between the squares: 1 + 10 e^(-9/8)
     assert weights[4, 3] == 1.0  # interior

@@ -157,3 +157,19 @@ def test_bfloat16_training_tracks_float32_and_saves_a_float32_model(tmp_path):
     model = keras.saving.load_model(runs["bfloat16"] / "model.keras")
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     assert keras.config.dtype_policy().name == "float32"  # the global policy is restored
+    assert json.loads((runs["bfloat16"] / "config.json").read_text())["precision"] == "bfloat16"
+
+
+def test_auto_precision_is_bfloat16_only_where_the_hardware_computes_it(tmp_path, monkeypatch):
+    from unet_tf import precision
+
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 avx512f avx512_bf16\n")
+    assert {"avx2", "avx512_bf16"} <= precision.cpu_flags(str(info))
+    assert precision.cpu_flags(str(tmp_path / "missing")) == set()
+    for native, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(precision, "native_bfloat16", lambda native=native: native)
+        assert precision.resolve_precision("auto") == expected
+    assert precision.resolve_precision("float32") == "float32"  # explicit choices stand
+    with pytest.raises(ValueError, match="auto"):
+        precision.resolve_precision("float16")

@@ -144,7 +144,7 @@ class AugmentConfig(Settings):
 
 RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
 STRATEGIES = ("auto", "one", "mirrored", "multi-worker")  # TrainConfig.strategy
-PRECISIONS = ("float32", "bfloat16")  # TrainConfig.precision
+PRECISIONS = ("float32", "bfloat16", "auto")  # TrainConfig.precision; auto: bf16 if native
 
 
 @dataclass(frozen=True)
@@ -178,8 +178,12 @@ class DataConfig(Settings):
     # (reflect-padded when an image is smaller), validation a centre crop, and whole images
     # are segmented at their own size at inference (mixed-size data such as DSB 2018 nuclei).
     resolution: str = "resize"
+    # instances:DIR targets: pixels of boundary rim per object (see unet_tf.instances.targets)
+    boundary_width: int = 2
 
     def __post_init__(self) -> None:
+        if self.boundary_width < 1:
+            raise ValueError(f"DataConfig.boundary_width is at least 1; got {self.boundary_width}")
         if self.resolution not in RESOLUTIONS:
             raise ValueError(
                 f"DataConfig.resolution must be one of {list(RESOLUTIONS)}; got "
@@ -221,7 +225,8 @@ class TrainConfig(Settings):
     # "multi-worker" (the hosts in TF_CONFIG) or "auto"; see unet_tf.distributed
     strategy: str = "auto"
     # "bfloat16": Keras' mixed_bfloat16 policy while training (bf16 compute, float32
-    # weights, loss and saved model): 1.32x on an AVX-512 BF16 CPU, slower without BF16
+    # weights, loss and saved model): 1.32x on an AVX-512 BF16 CPU, slower without BF16;
+    # "auto": bfloat16 where the hardware computes it (unet_tf.precision.resolve_precision)
     precision: str = "float32"
 
     def __post_init__(self) -> None:

@@ -141,7 +141,7 @@ def examples(config: DataConfig, source, subset: str | None, split: str | None):
         config = dataclasses.replace(config, split=split) if split else config
         target = "boundary" if kind == "instances" else "foreground"
         for _, image, ids in load_instance_pairs(config, subset):
-            yield image, make_target(ids, target), ids
+            yield image, make_target(ids, target, config.boundary_width), ids
     else:
         for image, mask in source.examples:
             yield image.numpy(), mask.numpy()[..., 0], None

@@ -7,6 +7,8 @@ so what is served, exported and scored runs in float32, as from a float32 run.
 
 Measured (``benchmarks/speed_knobs.py``): 1.32x the float32 training speed of the ``small``
 preset on an AVX-512 BF16 CPU (AMD EPYC); CPUs without BF16 or AMX emulate it and are slower.
+``precision="auto"`` therefore picks bfloat16 only where the hardware computes it: a CPU with
+``avx512_bf16`` or ``amx_bf16``, or GPUs of compute capability 8.0 (Ampere) and later.
 
 Example:
     >>> import keras
@@ -23,13 +25,53 @@ from contextlib import contextmanager
 import keras
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # TrainConfig.precision
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bfloat16 math
+
+
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.partition(":")[2].split())
+    except OSError:
+        pass
+    return set()
+
+
+def native_bfloat16() -> bool:
+    """Whether this host computes bfloat16 in hardware: every visible GPU of compute
+    capability >= 8.0, or (no GPU) a CPU with AVX-512 BF16 or AMX."""
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        return all(
+            tuple(tf.config.experimental.get_device_details(gpu).get("compute_capability")
+                  or (0, 0)) >= (8, 0)
+            for gpu in gpus
+        )
+    return bool(cpu_flags() & set(BF16_CPU_FLAGS))
+
+
+def resolve_precision(precision: str) -> str:
+    """``precision`` with "auto" replaced by what this host runs fastest at the same results:
+    "bfloat16" where :func:`native_bfloat16`, else "float32"."""
+    if precision == "auto":
+        return "bfloat16" if native_bfloat16() else "float32"
+    if precision not in POLICIES:
+        raise ValueError(
+            f"precision must be one of {[*POLICIES, 'auto']}; got {precision!r}"
+        )
+    return precision
 
 
 @contextmanager
 def dtype_policy(precision: str):
-    """Build layers under the Keras dtype policy of ``precision`` ("float32", "bfloat16")."""
-    if precision not in POLICIES:
-        raise ValueError(f"precision must be one of {list(POLICIES)}; got {precision!r}")
+    """Build layers under the Keras dtype policy of ``precision`` ("float32", "bfloat16",
+    or "auto": see :func:`resolve_precision`)."""
+    precision = resolve_precision(precision)
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(POLICIES[precision])
     try:

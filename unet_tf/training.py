@@ -62,7 +62,7 @@ from unet_tf.distributed import (
 from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
-from unet_tf.precision import dtype_policy
+from unet_tf.precision import dtype_policy, resolve_precision
 from unet_tf.viz import plot_history
 
 logger = logging.getLogger("unet_tf")
@@ -200,7 +200,10 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         raise ValueError(f"checkpoint must be 'best' or 'last'; got {train_config.checkpoint!r}")
 
     steps = -(-source.size // data_config.batch_size)
-    with strategy.scope(), dtype_policy(train_config.precision):
+    precision = resolve_precision(train_config.precision)
+    if train_config.precision == "auto":
+        logger.info("precision auto: %s on this host", precision)
+    with strategy.scope(), dtype_policy(precision):
         model = build_unet(model_config)
         compile_model(model, class_names, train_config, steps)
     if strategy.num_replicas_in_sync > 1:
@@ -276,6 +279,7 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         saving.replace(dest / MODEL_FILE)
     final = info(hist, state)
     final.extra["train_seconds"] = round(seconds, 1)
+    final.extra["precision"] = precision  # what "auto" resolved to on this host
     if speed.rates:  # the median epoch: the first one includes tracing
         final.extra["train_images_per_second"] = round(float(np.median(speed.rates)), 2)
     strip_training_config(dest / MODEL_FILE)

@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=PRECISIONS, default=TRAIN.precision,
                    help="bfloat16: mixed precision while training (float32 weights, loss and "
                    "saved model); 1.3x faster on CPUs with AVX-512 BF16 or AMX, slower "
-                   "elsewhere (default: %(default)s)")
+                   "elsewhere; auto: bfloat16 on such CPUs and on GPUs from Ampere on, else "
+                   "float32 (default: %(default)s)")
     numbers = [  # flag, type, default, what it means
         ("--epochs", positive_int, TRAIN.epochs, ""),
         ("--batch-size", positive_int, DATA.batch_size, ""),

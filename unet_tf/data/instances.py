@@ -64,7 +64,8 @@ def _load(root: str, subset: str | None, config: DataConfig, target: str) -> Sou
     pairs = instance_files(root, subset, config)
 
     def to_target(ids_path: bytes) -> np.ndarray:
-        return make_target(read_instances(ids_path.decode()), target)[..., None]
+        ids = read_instances(ids_path.decode())
+        return make_target(ids, target, config.boundary_width)[..., None]
 
     def load(image_path, ids_path):
         image = tf.io.decode_image(
