@@ -155,3 +155,22 @@ def test_early_stopping_continues_the_count_of_a_resumed_run():
     assert (stop.best, stop.best_epoch, stop.wait) == (0.3, 1, 2)
     stop.on_epoch_end(4, {"val_mean_iou": 0.25})  # a third epoch without a gain: stop,
     assert stop.model.stop_training  # as an uninterrupted run would have
+
+
+def test_a_setting_added_by_a_later_version_does_not_block_a_resume_at_its_default(tmp_path):
+    from unet_tf import DataConfig, TrainConfig, model_preset
+    from unet_tf.checkpoint import check_run_dir
+    from unet_tf.training import resume_settings
+
+    def settings(train):
+        return resume_settings(model_preset("tiny"), DataConfig(), None, train)
+
+    old = settings(TrainConfig(epochs=3))
+    del old["train"]["precision"], old["data"]["boundary_width"]  # an earlier version's run
+    (tmp_path / "config.json").write_text(json.dumps({"status": "running", "settings": old}))
+    defaults = resume_settings(model_preset("tiny"), DataConfig(), None, TrainConfig())
+    assert check_run_dir(tmp_path, settings(TrainConfig(epochs=3)), defaults) == "running"
+    with pytest.raises(ValueError, match="train.precision: 'float32' -> 'bfloat16'"):
+        check_run_dir(tmp_path, settings(TrainConfig(epochs=3, precision="bfloat16")), defaults)
+    with pytest.raises(ValueError, match="train.precision: None -> 'float32'"):
+        check_run_dir(tmp_path, settings(TrainConfig(epochs=3)))  # without defaults: refused

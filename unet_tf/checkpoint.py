@@ -139,11 +139,23 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def check_run_dir(out: str | Path, settings: dict[str, Any]) -> str | None:
+def _with_defaults(saved: Any, defaults: Any) -> Any:
+    """``saved`` settings with the keys it lacks taken from ``defaults`` (nested dicts)."""
+    if not isinstance(saved, dict) or not isinstance(defaults, dict):
+        return saved
+    return {**{k: v for k, v in defaults.items() if k not in saved},
+            **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
+
+
+def check_run_dir(
+    out: str | Path, settings: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> str | None:
     """Check that training may write into ``out``; return the status of a run to resume.
 
     A file, a finished run (not silently replaced) and an unfinished run trained with other
     settings are refused; an interrupted, diverged or killed run ("running") is resumed.
+    ``defaults`` (the same layout as ``settings``) fills settings that the saved run lacks
+    because an earlier version had no such setting: left at its default, it is no change.
 
     Example:
         >>> check_run_dir("/nonexistent/run", {}) is None
@@ -165,7 +177,7 @@ def check_run_dir(out: str | Path, settings: dict[str, Any]) -> str | None:
     if status == "finished":
         raise ValueError(f"{out} holds a finished run ({MODEL_FILE}, {CONFIG_FILE}); give "
                          "another output folder (--out) or delete this one to train again")
-    before = saved.get("settings")
+    before = _with_defaults(saved.get("settings"), json.loads(json.dumps(defaults or {})))
     now = json.loads(json.dumps(settings))
     if before is not None and before != now:
         changed = [f"{part}.{key}: {before.get(part, {}).get(key)!r} -> {value!r}"

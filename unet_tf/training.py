@@ -114,15 +114,13 @@ def train(
         ...             TrainConfig(epochs=1), "/tmp/run")  # doctest: +SKIP
     """
     out = Path(out_dir)
-    settings = {  # what a resumed run must share with the one it continues
-        "model": model_config.to_dict(), "data": data_config.to_dict(),
-        "validation_data": val_config.to_dict() if val_config else {},
-        "train": {k: v for k, v in train_config.to_dict().items()
-                  if k not in ("verbose", "strategy")},
-    }
+    settings = resume_settings(model_config, data_config, val_config, train_config)
     # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything
     strategy = make_strategy(train_config.strategy)
-    status = check_run_dir(out, settings)
+    # a setting that a later version added, at its default, does not block a resume
+    defaults = resume_settings(ModelConfig(), DataConfig(), val_config and DataConfig(),
+                               TrainConfig())
+    status = check_run_dir(out, settings, defaults)
     if not is_chief(strategy):
         # The other workers of a multi-worker run make the same calls as the chief (saving
         # reads replicated variables collectively) into a scratch folder, thrown away.
@@ -301,6 +299,17 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         out / MODEL_FILE,
     )
     return out
+
+
+def resume_settings(model_config: ModelConfig, data_config: DataConfig,
+                    val_config: DataConfig | None, train_config: TrainConfig) -> dict:
+    """What a resumed run must share with the one it continues (config.json "settings")."""
+    return {
+        "model": model_config.to_dict(), "data": data_config.to_dict(),
+        "validation_data": val_config.to_dict() if val_config else {},
+        "train": {k: v for k, v in train_config.to_dict().items()
+                  if k not in ("verbose", "strategy")},
+    }
 
 
 def run_info(model, model_config, class_names, data_config, val_config, train_config,
