@@ -35,7 +35,7 @@ def nuclei_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "nuclei"
     code = main(["-q", "train", "--data", f"instances:{root}", "--resolution", "native",
                  "--image-size", "32", "--preset", "tiny", "--epochs", "2", "--batch-size",
-                 "4", "--no-evaluate", "--out", str(run)])
+                 "4", "--boundary-width", "1", "--no-evaluate", "--out", str(run)])
     assert code == 0
     return root, run
 
@@ -45,6 +45,7 @@ def test_instances_command_writes_labels_overlays_and_tables(nuclei_run, tmp_pat
     config = json.loads((run / "config.json").read_text())
     assert config["class_names"] == ["background", "interior", "boundary"]
     assert config["preprocessing"]["resolution"] == "native"
+    assert config["data"]["boundary_width"] == 1  # --boundary-width reaches the run's targets
     image = root / "images" / "n0.png"
     code = main(["-q", "instances", "--model", str(run), str(image), "--out", str(tmp_path),
                  "--tile", "32", "--overlap", "8"])

@@ -153,6 +153,9 @@ def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None
                    help="resize every image to --image-size, or keep the pixel size and "
                    "train on --image-size crops (mixed sizes, small objects; default: "
                    "%(default)s)")
+    g.add_argument("--boundary-width", type=positive_int, default=DATA.boundary_width,
+                   metavar="PIXELS", help="instances: data: pixels of boundary rim inside every "
+                   "object (default: %(default)s)")
     g.add_argument("--no-download", action="store_true",
                    help="tfds: fail at once when the dataset is not prepared (offline)")
 
@@ -191,6 +194,7 @@ def data_config(args, **changes) -> DataConfig:
         seed=args.seed,
         download=not args.no_download,
         resolution=args.resolution,
+        boundary_width=args.boundary_width,
         **changes,
     )
 
