@@ -23,12 +23,27 @@ def test_tta_maps_every_copy_back_to_the_same_pixels(shape):
     x = np.random.default_rng(1).random(shape).astype("float32")
     model = one_by_one_model()
     plain = softmax(network_logits(model, x))
-    for mode in (True, "flips"):
-        tta = softmax(network_logits(model, x, tta=mode))
+    for mode, any_shape in ((True, False), (True, True), ("flips", False)):
+        tta = softmax(network_logits(model, x, tta=mode, any_shape=any_shape))
         np.testing.assert_allclose(tta, plain, atol=1e-5)
         np.testing.assert_allclose(tta.sum(-1), 1.0, atol=1e-5)
     with pytest.raises(ValueError, match="'flips'"):
         network_logits(model, x, tta="rotations")
+
+
+def test_tta_turns_non_square_inputs_by_90_degrees_only_for_any_shape_models():
+    shapes = []
+
+    def model(x, training=False):  # records the shapes it is called with
+        shapes.append(tuple(x.shape[1:3]))
+        return one_by_one_model()(x)
+
+    x = np.zeros((1, 16, 24, 3), np.float32)
+    network_logits(model, x, tta=True)
+    assert shapes == [(16, 24)] * 4  # 0 and 180 degrees, each flipped or not
+    shapes.clear()
+    network_logits(model, x, tta=True, any_shape=True)  # native resolution: all 8
+    assert sorted(shapes) == [(16, 24)] * 4 + [(24, 16)] * 4
 
 
 def softmax(logits):

@@ -54,14 +54,18 @@ def postprocess(logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     return mask, tf.nn.softmax(logits, axis=-1)
 
 
-def network_logits(model, x: tf.Tensor, tta: bool | str = False) -> tf.Tensor:
+def network_logits(
+    model, x: tf.Tensor, tta: bool | str = False, any_shape: bool = False
+) -> tf.Tensor:
     """The model's logits on preprocessed input; with ``tta``, averaged over transforms.
 
     The paper averaged predictions over rotated and flipped copies. ``tta="flips"`` uses the
     image and its mirror (photos with an up: pets, street scenes); ``True`` / ``"all"`` adds
-    90-degree rotations for square inputs (180 degrees only otherwise). Each copy's softmax
-    is transformed back before averaging; the result is the log of the mean probabilities,
-    which are logits whose softmax is that mean, so TTA feeds the same resize/argmax steps.
+    90-degree rotations for square inputs (180 degrees only otherwise, unless ``any_shape``:
+    native-resolution runs take inputs of any shape, so a 90-degree turn is fine there too).
+    Each copy's softmax is transformed back before averaging; the result is the log of the mean
+    probabilities, which are logits whose softmax is that mean, so TTA feeds the same
+    resize/argmax steps.
 
     Example:
         >>> import keras, numpy as np
@@ -76,7 +80,7 @@ def network_logits(model, x: tf.Tensor, tta: bool | str = False) -> tf.Tensor:
     if not tta:
         return tf.cast(model(x, training=False), tf.float32)
     height, width = x.shape[1], x.shape[2]
-    square = height is not None and height == width and tta != "flips"
+    square = tta != "flips" and (any_shape or (height is not None and height == width))
     rotations = (0, 1, 2, 3) if square else (0,) if tta == "flips" else (0, 2)
     total, count = 0.0, 0
     for flip in (False, True):
@@ -137,7 +141,7 @@ def segment_logits(
         x = preprocess_image(images, (int(input_size[0]), int(input_size[1])), channels)
         return resize_logits(network_logits(model, x, tta), size)
     x = preprocess_image(images, None, channels)
-    logits = network_logits(model, pad_to_multiple(x, multiple), tta)
+    logits = network_logits(model, pad_to_multiple(x, multiple), tta, any_shape=True)
     return logits[:, : size[0], : size[1]]
 
 
