@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from unet_tf.config import BOUNDARY_WIDTH
+
 INSTANCE_CLASS_NAMES = ("background", "interior", "boundary")
 FOREGROUND_CLASS_NAMES = ("background", "foreground")  # the semantic-only baseline
 TARGETS = {"boundary": INSTANCE_CLASS_NAMES, "foreground": FOREGROUND_CLASS_NAMES}
-# Pixels of boundary rim per object (``DataConfig.boundary_width``). A 1-pixel rim on DSB 2018
-# nuclei was barely learned (boundary IoU 0.08 after 9 epochs); 2 pixels (4 between touching
-# nuclei) is still thin next to their 10-40 px diameters.
-DEFAULT_BOUNDARY_WIDTH = 2
 
 
 def _as_2d(instances: np.ndarray) -> np.ndarray:
@@ -31,7 +29,7 @@ def _as_2d(instances: np.ndarray) -> np.ndarray:
     return instances
 
 
-def boundary_target(instances: np.ndarray, width: int = DEFAULT_BOUNDARY_WIDTH) -> np.ndarray:
+def boundary_target(instances: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.ndarray:
     """Classes 0 background / 1 interior / 2 boundary of an instance label image.
 
     Args:
@@ -79,7 +77,7 @@ def foreground_target(instances: np.ndarray) -> np.ndarray:
 
 
 def make_target(
-    instances: np.ndarray, target: str = "boundary", width: int = DEFAULT_BOUNDARY_WIDTH
+    instances: np.ndarray, target: str = "boundary", width: int = BOUNDARY_WIDTH
 ) -> np.ndarray:
     """The training target called ``target`` ("boundary" or "foreground"), int32 [H, W]."""
     if target == "boundary":
