@@ -51,7 +51,7 @@ VARIANTS = {
 TUNE_IMAGES = 30  # training images that choose the post-processing thresholds
 # Test-time augmentation, as the U-Net paper did: on 40 other training images it lifted the
 # tuned DSB score of both models (instances 0.587 -> 0.607, semantic 0.524 -> 0.538; flips
-# alone: 0.595, 0.529), so both variants are scored with it.
+# alone: 0.595, 0.529; benchmarks/dsb_tta_choice.py), so both variants are scored with it.
 TTA = "all"
 # A first look at 30 training images showed the defaults (0.5) let foreground spread past
 # the nuclei and noise split into tiny objects: the grids lean to higher thresholds. The
