@@ -9,6 +9,8 @@ class weights (Eigen & Fergus 2015, as SegNet does; the full weights let the rar
 swamp building and car) and adds the soft Dice loss, which averages over classes, so that
 the rare classes (pole, sign, fence, pedestrian, bicyclist) count.
 
+Training runs at the default ``precision="auto"`` (bfloat16 where the CPU computes it).
+
 Usage (from the repository root): ``python benchmarks/recipe_camvid.py [--only plain,balanced]``
 """
 

@@ -60,6 +60,7 @@ def run_summary(run: Path) -> dict:
         "train_images_per_second": info.get("train_images_per_second"),
         "epochs": len(json.loads((run / "history.json").read_text()).get("loss", [])),
         "saved_epoch": info.get("saved_epoch"),
+        "precision": info.get("precision", "float32"),  # what TrainConfig's resolved to
         "num_parameters": info.get("num_parameters"),
         "train": info.get("train"),
         "augment": (info.get("data") or {}).get("augment"),

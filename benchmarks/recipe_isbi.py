@@ -11,6 +11,8 @@ the pixel error (1 - pixel accuracy) and the membrane IoU.
 The split is made of symbolic links under ``saved_models/recipes/isbi_split`` (the data stays
 in ``../shared/data``).
 
+Training runs at the default ``precision="auto"`` (bfloat16 where the CPU computes it).
+
 Usage (from the repository root): ``python benchmarks/recipe_isbi.py [--only plain,paper,elastic]``
 """
 

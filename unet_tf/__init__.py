@@ -17,6 +17,7 @@ import importlib
 from typing import Any
 
 from unet_tf.config import (
+    DEFAULT_PRESET,
     IGNORE_LABEL,
     MODEL_PRESETS,
     AugmentConfig,
@@ -57,6 +58,7 @@ __all__ = [
     "DataError",
     "ExportConfig",
     "IGNORE_LABEL",
+    "DEFAULT_PRESET",
     "MODEL_PRESETS",
     "ModelConfig",
     "ParityThresholds",

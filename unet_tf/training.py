@@ -117,10 +117,7 @@ def train(
     settings = resume_settings(model_config, data_config, val_config, train_config)
     # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything
     strategy = make_strategy(train_config.strategy)
-    # a setting that a later version added, at its default, does not block a resume
-    defaults = resume_settings(ModelConfig(), DataConfig(), val_config and DataConfig(),
-                               TrainConfig())
-    status = check_run_dir(out, settings, defaults)
+    status = check_run_dir(out, settings, legacy_settings(val_config is not None))
     if not is_chief(strategy):
         # The other workers of a multi-worker run make the same calls as the chief (saving
         # reads replicated variables collectively) into a scratch folder, thrown away.
@@ -299,6 +296,21 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         out / MODEL_FILE,
     )
     return out
+
+
+# Settings added after runs were first saved, at the value that reproduces what those runs
+# did: float32 training (before TrainConfig.precision; the default is now "auto") and the
+# 1-pixel inner contour (before DataConfig.boundary_width; the default is now 2).
+LEGACY_SETTINGS = {"train": {"precision": "float32"}, "data": {"boundary_width": 1}}
+
+
+def legacy_settings(with_validation_data: bool = False) -> dict:
+    """``resume_settings`` in which a setting that a saved run lacks takes the value that
+    its version behaved as (``LEGACY_SETTINGS``, else today's default): resuming the run at
+    that value is no change, at any other (e.g. today's default) a refused one."""
+    data = DataConfig(**LEGACY_SETTINGS["data"])
+    return resume_settings(ModelConfig(), data, data if with_validation_data else None,
+                           TrainConfig(**LEGACY_SETTINGS["train"]))
 
 
 def resume_settings(model_config: ModelConfig, data_config: DataConfig,

@@ -34,6 +34,7 @@ from unet_tf.cli.arguments import (
     positive_int,
 )
 from unet_tf.config import (
+    DEFAULT_PRESET,
     MODEL_PRESETS,
     OUTPUT_FORMATS,
     PRECISIONS,
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-data", metavar="SPEC",
                    help="separate validation data (default: a held-out part of --data)")
     p.add_argument("--val-split", help="split of the validation data, e.g. val or test")
-    p.add_argument("--preset", default="small", choices=sorted(MODEL_PRESETS),
-                   help="model size (default: small)")
+    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(MODEL_PRESETS),
+                   help="model size (default: %(default)s)")
     p.add_argument("--base-filters", type=positive_int, help="override the preset's base filters")
     p.add_argument("--depth", type=positive_int, help="override the preset's depth")
     p.add_argument("--residual", action="store_true", help="residual conv blocks")
