@@ -11,10 +11,13 @@ into the file):
   products in a ``tf.function``, best repeat): the practical peak the other tables are
   compared with.
 - **Training**: images/s of the train step inside ``model.fit`` on one in-memory batch of
-  16, at 128 and 256 px, for every preset (``tiny``, ``small`` = the ``ModelConfig()``
-  default, ``classic``) compiled by ``unet_tf.training.compile_model`` (AdamW, the
-  segmentation loss, IoU metrics) and for the keras-io "U-Net-like" baseline compiled as
-  its trainer does (RMSprop, cross-entropy, the same metrics). The first steps, which trace
+  16, at 128 and 256 px, for every preset (``tiny``, ``lean`` = the default that
+  ``unet-tf train`` builds, ``small``, ``classic``) built and compiled as ``unet_tf.train``
+  does with the default ``TrainConfig`` (AdamW, the segmentation loss, IoU metrics,
+  ``precision="auto"``: bfloat16 compute on CPUs with AVX-512 BF16 or AMX, float32
+  elsewhere) and for the keras-io "U-Net-like" baseline compiled as its trainer does
+  (float32, RMSprop, cross-entropy, the same metrics); ``x keras-io`` is the ratio of
+  images/s to the baseline's in the same run. The first steps, which trace
   and compile, are a warm-up; a timed block is ``--steps`` steps, or fewer once it has run
   30 s (``classic`` at 256 px takes most of a minute per step). ``GFLOP/img fwd`` is one
   image's forward pass (2 x the multiply-adds of every convolution, counted from the traced
@@ -26,11 +29,11 @@ into the file):
   ``recipe_isbi.py`` and its elastic ``paper`` variant, ``recipe_camvid.py``). ``cold`` is
   the first pass (decode, resize, fill the cache; measured once), ``warm`` later passes
   (augmentation of cached examples: what training sees after epoch 1). ``x train`` is warm
-  over the images/s that the ``small`` preset trains at that size (from the training table,
+  over the images/s that the default preset trains at that size (from the training table,
   scaled by pixel count from the nearest measured size): above 1 the pipeline keeps up when
   it has the cores to itself; in training both share them.
 - **Inference**: milliseconds per image, batch 1, with 1 and 2 threads, at 256 and 512 px,
-  for the ``small`` preset and the keras-io baseline (both untrained: weights do not change
+  for the default preset and the keras-io baseline (both untrained: weights do not change
   the speed) in every format: Keras (``model.keras`` loaded, the model in a ``tf.function``),
   SavedModel (``serving_default`` at the model's size, so with the serving pre- and
   post-processing: scaling, softmax and argmax) and TFLite fp32 / fp16 / int8
@@ -85,12 +88,13 @@ from speed_common import (
     versions,
 )
 
+from unet_tf.config import DEFAULT_PRESET  # stdlib only: no TensorFlow at import
+
 RESULTS_FILE = ROOT / "benchmarks" / "results" / "speed.json"
 WORK = ROOT / "saved_models" / "speed"
 SECTIONS = ("train", "pipeline", "inference")
-PRESETS = ("tiny", "small", "classic")
+PRESETS = ("tiny", DEFAULT_PRESET, "small", "classic")
 BASELINE = "keras_io"
-DEFAULT_PRESET = "small"  # = ModelConfig() defaults, the CPU default
 EXPORT_FORMATS = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8")
 FORMATS = ("keras", *EXPORT_FORMATS)
 
@@ -172,16 +176,28 @@ def compiled_model(name: str):
 
     from unet_tf import TrainConfig, compile_model, segmentation_metrics
 
-    model, _ = build_model(name)
     if name == BASELINE:
+        model, _ = build_model(name)
         model.compile(
             optimizer="rmsprop",
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=segmentation_metrics(class_names()),
         )
     else:
+        from unet_tf.precision import dtype_policy
+
+        with dtype_policy(TrainConfig().precision):  # as unet_tf.train builds it
+            model, _ = build_model(name)
         compile_model(model, class_names(), TrainConfig(), steps_per_epoch=100)
     return model
+
+
+def training_precision(name: str) -> str:
+    """What a contender trains at on this host: the default TrainConfig's for presets."""
+    from unet_tf import TrainConfig
+    from unet_tf.precision import resolve_precision
+
+    return "float32" if name == BASELINE else resolve_precision(TrainConfig().precision)
 
 
 # ---------------------------------------------------------------------------- host
@@ -245,6 +261,7 @@ def measure_training(s: Settings, peak_gflops: float) -> dict:
             warmup = time.perf_counter() - start
             models[name] = model
             info[name] = {"params": int(model.count_params()), "forward_flops": flops["flops"],
+                          "precision": training_precision(name),
                           "macs_by_op": flops["macs_by_op"], "warmup_seconds": warmup}
             log(f"  {name}: {flops['flops'] / 1e9:.2f} GFLOP/image forward, "
                 f"{s.warmup_steps} warm-up steps in {warmup:.1f} s")
@@ -262,6 +279,12 @@ def measure_training(s: Settings, peak_gflops: float) -> dict:
                 "train_gflops_per_s": train_gflops,
                 "fraction_of_matmul_peak": train_gflops / peak_gflops,
             })
+        baseline = max(rates[BASELINE])
+        for row in rows[-len(contenders):]:
+            row["x_baseline"] = row["images_per_s_best"] / baseline
+        default = rows[-len(contenders):][contenders.index(DEFAULT_PRESET)]
+        log(f"  {size} px: {DEFAULT_PRESET} (default) {default['x_baseline']:.2f}x keras-io, "
+            f"{100 * default['fraction_of_matmul_peak']:.0f}% of the float32 matmul peak")
         del models
         keras.backend.clear_session()
         gc.collect()
@@ -270,13 +293,15 @@ def measure_training(s: Settings, peak_gflops: float) -> dict:
 
 
 def training_table(section: dict) -> str:
-    rows = [[r["model"], f"{r['size']}", f"{r['params'] / 1e6:.2f}",
+    rows = [[r["model"] + (" (default)" if r["model"] == DEFAULT_PRESET else ""),
+             r.get("precision", "float32"), f"{r['size']}", f"{r['params'] / 1e6:.2f}",
              fmt(r["forward_flops"], 2, 1e-9), fmt(r["images_per_s_best"]),
-             fmt(r["images_per_s_median"]), fmt(r["ms_per_step_best"], 0),
-             fmt(r["train_gflops_per_s"]), fmt(r["fraction_of_matmul_peak"], 1, 100)]
+             fmt(r["images_per_s_median"]), fmt(r.get("x_baseline"), 2),
+             fmt(r["ms_per_step_best"], 0), fmt(r["train_gflops_per_s"]),
+             fmt(r["fraction_of_matmul_peak"], 1, 100)]
             for r in section["rows"]]
-    return table(["model", "px", "M params", "GFLOP/img fwd", "img/s best", "img/s median",
-                  "ms/step best", "train GFLOP/s", "% peak"], rows)
+    return table(["model", "precision", "px", "M params", "GFLOP/img fwd", "img/s best",
+                  "img/s median", "x keras-io", "ms/step best", "train GFLOP/s", "% peak"], rows)
 
 
 # ---------------------------------------------------------------------------- pipeline
@@ -340,7 +365,7 @@ def one_pass(ds) -> int:
     return images
 
 
-def small_training_rate(train: dict | None, height: int, width: int) -> tuple[float, str] | None:
+def default_training_rate(train: dict | None, height: int, width: int) -> tuple[float, str] | None:
     """Images/s of the default preset at height x width, scaled by pixel count from the
     measured size nearest in pixels."""
     rows = [r for r in (train or {}).get("rows", []) if r["model"] == DEFAULT_PRESET]
@@ -397,7 +422,7 @@ def measure_pipeline(s: Settings, data_root: Path, train: dict | None) -> dict:
         row = rows[name]
         row.update(warm_images_per_s=values, warm_images_per_s_best=max(values),
                    warm_images_per_s_median=statistics.median(values))
-        consumption = small_training_rate(train, *row["output_size"])
+        consumption = default_training_rate(train, *row["output_size"])
         if consumption:
             row["small_train_images_per_s"], row["small_train_rate_from"] = consumption
             row["pipeline_over_training"] = max(values) / consumption[0]
@@ -426,7 +451,7 @@ def pipeline_table(section: dict) -> str:
 
 
 def prepare_inference(s: Settings) -> list[dict]:
-    """Build, save and export the small preset and the baseline at every inference size."""
+    """Build, save and export the default preset and the baseline at every inference size."""
     from unet_tf import DataConfig, ExportConfig, ParityThresholds, RunInfo, export
     from unet_tf.checkpoint import MODEL_FILE
     from unet_tf.data import PREPROCESSING
