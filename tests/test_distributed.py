@@ -22,10 +22,12 @@ from unet_tf.distributed import confusion, keras_scores, make_strategy, worker_b
 from unet_tf.metrics import segmentation_metrics
 
 SCRIPT = "import sys; from unet_tf.cli import main; sys.exit(main(sys.argv[1:]))"
-# global batch 8 over 2 replicas; balanced class weights exercise the sample-weight path
+# global batch 8 over 2 replicas; balanced class weights exercise the sample-weight path;
+# float32, since these tests compare strategies: bfloat16 (the default "auto" on BF16 CPUs)
+# rounds differently in another reduction order (val_loss 1% apart after 3 epochs)
 ARGS = ["train", "--preset", "tiny", "--epochs", "3", "--num-examples", "32", "--image-size",
         "32", "--batch-size", "8", "--class-weights", "balanced", "--learning-rate", "0.01",
-        "--no-evaluate"]
+        "--precision", "float32", "--no-evaluate"]
 
 
 def free_ports(count: int) -> list[int]:
@@ -45,7 +47,8 @@ def history(run: Path) -> dict:
 def single_process_run(tmp_path: Path) -> Path:
     data = DataConfig(num_examples=32, image_size=(32, 32), batch_size=8)
     return train(model_preset("tiny"), data, TrainConfig(epochs=3, class_weights="balanced",
-                 learning_rate=0.01, strategy="one", verbose=0), tmp_path / "single")
+                 learning_rate=0.01, strategy="one", precision="float32", verbose=0),
+                 tmp_path / "single")
 
 
 def start_workers(out: Path, *extra: str) -> list[subprocess.Popen]:
@@ -139,7 +142,8 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 from unet_tf import DataConfig, TrainConfig, model_preset, train
 data = DataConfig(num_examples=32, image_size=(32, 32), batch_size=8)
 run = train(model_preset("tiny"), data, TrainConfig(epochs=3, class_weights="balanced",
-            learning_rate=0.01, strategy="mirrored", verbose=0), sys.argv[1])
+            learning_rate=0.01, strategy="mirrored", precision="float32", verbose=0),
+            sys.argv[1])
 """
 
 
