@@ -35,6 +35,8 @@ def cpu_info() -> dict:
         "flags": {flag: flag in flags for flag in CPU_FLAGS},
         "cores": os.cpu_count(),
         "usable_cores": usable,  # cores this process may run on (affinity, containers)
+        # a cap on oneDNN's instructions (e.g. AVX2: how an AVX2-only host runs the kernels)
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or None,
         "machine": platform.machine(),
         "system": platform.system(),
     }
@@ -57,6 +59,8 @@ def versions() -> dict:
 
 def host_line(cpu: dict, libs: dict) -> str:
     flags = ", ".join(f for f, present in cpu["flags"].items() if present) or "none"
+    if cpu.get("onednn_max_cpu_isa"):
+        flags += f"; oneDNN capped at ONEDNN_MAX_CPU_ISA={cpu['onednn_max_cpu_isa']}"
     return (f"{cpu['model']} ({flags}); {cpu['cores']} cores ({cpu['usable_cores']} usable), "
             f"{cpu['system']} {cpu['machine']}; TF {libs['tensorflow']}, Keras {libs['keras']}, "
             f"ai-edge-litert {libs['ai-edge-litert']}, Python {libs['python']}")

@@ -173,3 +173,19 @@ def test_auto_precision_is_bfloat16_only_where_the_hardware_computes_it(tmp_path
     assert precision.resolve_precision("float32") == "float32"  # explicit choices stand
     with pytest.raises(ValueError, match="auto"):
         precision.resolve_precision("float16")
+
+
+def test_a_onednn_isa_cap_below_bfloat16_makes_auto_float32(monkeypatch):
+    import tensorflow as tf
+
+    from unet_tf import precision
+
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: [])  # CPU only
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "avx512f", "avx512_bf16"})
+    for isa, native in (("", True), ("avx512_core_bf16", True), ("ALL", True),
+                        ("AVX2", False), ("AVX512_CORE_VNNI", False)):
+        monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", isa)
+        assert precision.native_bfloat16() is native, isa
+    monkeypatch.setattr(precision, "cpu_flags", lambda: {"avx2", "fma"})  # an AVX2-only host
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert precision.native_bfloat16() is False

@@ -21,12 +21,18 @@ Example:
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 
 import keras
 
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # TrainConfig.precision
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bfloat16 math
+# ONEDNN_MAX_CPU_ISA values that leave oneDNN its bfloat16 instructions; a lower cap (e.g.
+# AVX2, to reproduce an older host) makes it emulate bfloat16, so "auto" picks float32
+BF16_ONEDNN_ISAS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
+                    "AVX512_CORE_AMX_FP16", "AVX10_1_512", "AVX10_1_512_AMX",
+                    "AVX10_1_512_AMX_FP16")
 
 
 def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
@@ -43,7 +49,8 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
 
 def native_bfloat16() -> bool:
     """Whether this host computes bfloat16 in hardware: every visible GPU of compute
-    capability >= 8.0, or (no GPU) a CPU with AVX-512 BF16 or AMX."""
+    capability >= 8.0, or (no GPU) a CPU with AVX-512 BF16 or AMX that oneDNN may use
+    (``ONEDNN_MAX_CPU_ISA`` unset or not below ``AVX512_CORE_BF16``)."""
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -53,7 +60,8 @@ def native_bfloat16() -> bool:
                   or (0, 0)) >= (8, 0)
             for gpu in gpus
         )
-    return bool(cpu_flags() & set(BF16_CPU_FLAGS))
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper()
+    return bool(cpu_flags() & set(BF16_CPU_FLAGS)) and (not isa or isa in BF16_ONEDNN_ISAS)
 
 
 def resolve_precision(precision: str) -> str:
