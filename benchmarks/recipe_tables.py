@@ -11,18 +11,24 @@ from recipe_common import RESULTS
 
 LABELS = {
     "unet": "**U-Net recipe** (`unet`)",
+    "unet_float32": "the U-Net recipe in float32 (the default precision before issue 12)",
     "unet_balanced": "+ median-frequency class weights (`unet_balanced`, border x2.36)",
     "unet_wm": "+ class weights + weight map on the border band (`unet_wm`, w0 = 5)",
-    "default": "the recipe's data and loss on the default `small` preset (`default`)",
+    "default": "the recipe's data and loss on the default `lean` preset (`default`)",
+    "lean": "the same, run before `lean` became the default (identical settings)",
+    "small_float32": "the same on `small` in float32 (the defaults before issue 12)",
     "keras_io": "keras-io example's model (RMSprop, CE, batch 32, no augmentation; `keras_io`)",
     "isbi:plain": "**plain** (CE; the recipe)",
+    "isbi:plain_float32": "plain in float32 (the default precision before issue 12)",
     "isbi:paper": "paper: weight map (w0 10, sigma 5, w_c balanced) + elastic 10 px "
                   "+ rotation 15 degrees (`paper`)",
     "isbi:elastic": "elastic 10 px + rotation 15 degrees, no weight map (`elastic`)",
     "isbi:plain_80_epochs": "plain, 80 epochs (`--epochs 80`)",
     "isbi:plain_160_epochs": "plain, 160 epochs (`--epochs 160`)",
-    "camvid:balanced": "**balanced**: sqrt median-frequency weights + Dice (the recipe)",
-    "camvid:plain": "plain (CE, no class weights)",
+    "camvid:balanced": "**balanced**: sqrt median-frequency weights + Dice (the recipe; "
+                       "`lean` preset)",
+    "camvid:balanced_float32": "balanced on `small` in float32 (before issue 12)",
+    "camvid:plain": "plain (CE, no class weights; `small`, float32)",
 }
 
 
@@ -33,6 +39,12 @@ def label(name: str) -> str:
 def load(name: str) -> dict:
     path = RESULTS / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+def ordered(results: dict, first: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """The variants named in ``first`` (the recipe, then its earlier run) before the rest."""
+    rank = {name: i for i, name in enumerate(first)}
+    return sorted(results.items(), key=lambda item: rank.get(item[0], len(first)))
 
 
 def f3(value) -> str:
@@ -56,11 +68,13 @@ def scoring(report: dict, served: bool) -> str:
 
 
 def epochs_time(v: dict) -> str:
-    """Epochs and training time, and the median epoch's training images/s where the run
-    recorded it (runs trained before unet_tf printed its speed did not)."""
+    """Epochs, training time, the median epoch's training images/s where the run recorded
+    it (runs trained before unet_tf printed its speed did not) and the precision it trained
+    at (runs before issue 12 trained in float32)."""
     speed = v.get("train_images_per_second")
     return (f"{v['epochs']}, {v['train_seconds']:.0f} s"
-            + (f", {speed:.1f} images/s" if speed else ""))
+            + (f", {speed:.1f} images/s" if speed else "")
+            + f", {v.get('precision', 'float32')}")
 
 
 def pets() -> None:
@@ -70,7 +84,8 @@ def pets() -> None:
           "| native size, flips TTA | pet / background / border | pixel acc. (native, flips) "
           "| training images (inference mode) |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for name in ("unet", "unet_balanced", "unet_wm", "default", "keras_io"):
+    for name in ("unet", "unet_float32", "unet_balanced", "unet_wm", "default", "lean",
+                 "small_float32", "keras_io"):
         if name not in results:
             continue
         v = results[name]
@@ -90,7 +105,7 @@ def isbi() -> None:
     print("| variant | epochs, training time | pixel error | membrane IoU | pixel error, TTA "
           "| membrane IoU, TTA |")
     print("|---|---|---|---|---|---|")
-    for name, v in results.items():
+    for name, v in ordered(results, ("plain", "plain_float32")):
         if not isinstance(v, dict) or "test" not in v:
             continue
         t, tta = v["test"], v["test_tta"]
@@ -105,7 +120,7 @@ def camvid() -> None:
     print("| variant | epochs, training time | scored | val mean IoU, native 360 x 480 "
           "| pixel acc. | pole | sign | fence | pedestrian | bicyclist | building | car |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    for name, v in results.items():
+    for name, v in ordered(results, ("balanced", "balanced_float32")):
         if not isinstance(v, dict) or "val" not in v:
             continue
         served = "val_native" not in v  # earlier versions scored "val" at 192 x 256
