@@ -99,3 +99,27 @@ def test_warping_only_the_crop_gives_the_pixels_of_warping_then_cropping():
         stacked = tf.image.stateless_random_crop(stacked, [32, 16, 2], extra[3])
         np.testing.assert_array_equal(out_image, tf.clip_by_value(stacked[..., :1], 0, 1))
         np.testing.assert_array_equal(out_mask, tf.cast(tf.round(stacked[..., 1:]), tf.int32))
+
+
+@pytest.mark.parametrize("crop", [None, (40, 24)])
+def test_rotation_alone_reads_the_pixels_of_the_general_resampler(crop):
+    """The fast path (affine transform kernel) against the gather that elastic fields use:
+    the same values wherever the source point lies inside the image."""
+    from unet_tf.data.augment import resample_affine
+
+    rng = np.random.default_rng(1)
+    image = tf.constant(rng.random((64, 48, 3), dtype=np.float32))
+    mask = tf.constant(rng.integers(0, 3, (64, 48, 1)).astype(np.float32))
+    for s in range(4):
+        coords = warp_coordinates(64, 48, tf.constant([s, 2]), max_degrees=20.0)
+        if crop:
+            coords = tf.transpose(tf.image.stateless_random_crop(
+                tf.transpose(coords, [1, 2, 0]), [*crop, 2], [s, 3]), [2, 0, 1])
+        rows, cols = coords.numpy()
+        inside = (rows >= 0) & (rows <= 63) & (cols >= 0) & (cols <= 47)
+        assert inside.mean() > 0.5 and (crop or inside.mean() < 1.0)  # corners: beyond edges
+        fast, slow = resample_affine(image, coords, 1), resample(image, coords, 1)
+        np.testing.assert_allclose(fast.numpy()[inside], slow.numpy()[inside], atol=1e-3)
+        same = resample_affine(mask, coords, 0).numpy() == resample(mask, coords, 0).numpy()
+        assert same[..., 0][inside].mean() > 0.998  # nearest: only ties at .5 may differ
+        assert fast.shape == slow.shape == (*(crop or (64, 48)), 3)
