@@ -52,6 +52,7 @@ Usage (from the repository root; the full run takes about 30 minutes on 2 idle c
 
     nice -n 10 python benchmarks/speed.py > benchmarks/results/speed.log 2>&1
     python benchmarks/speed.py --only inference --repeats 5
+    python benchmarks/speed.py --only train --models lean,small --out saved_models/speed/t.json
     python benchmarks/speed.py --quick   # smoke run, tiny sizes, under 2 minutes
 
 ``--quick`` writes to ``saved_models/speed/speed_quick.json`` unless ``--out`` is given, so
@@ -103,6 +104,7 @@ FORMATS = ("keras", *EXPORT_FORMATS)
 class Settings:
     train_sizes: tuple[int, ...] = (128, 256)
     train_batch: int = 16
+    models: tuple[str, ...] = PRESETS  # trained beside the baseline, which always runs
     steps: int = 5  # timed train steps per contender and repeat, at most ...
     block_seconds: float = 30.0  # ... and no more once this long (classic at 256 px)
     warmup_steps: int = 2  # the first traces and compiles the train step
@@ -242,7 +244,7 @@ def measure_training(s: Settings, peak_gflops: float) -> dict:
                   shuffle=False)
         return s.train_batch * timer.steps / timer.seconds
 
-    contenders = (*PRESETS, BASELINE)
+    contenders = (*s.models, BASELINE)
     rows = []
     for size in s.train_sizes:
         log(f"training at {size} px, batch {s.train_batch}: building {', '.join(contenders)}")
@@ -643,6 +645,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help=f"timed train steps per contender and repeat, fewer once a block "
                              f"has taken {Settings.block_seconds:.0f} s (default: "
                              f"{Settings.steps}; --quick: {QUICK.steps})")
+    parser.add_argument("--models", help=f"comma-separated presets for the training section "
+                                         f"(default: {','.join(PRESETS)}; {BASELINE} always "
+                                         "runs)")
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA,
                         help=f"folder holding the datasets (default: {rel(SHARED_DATA)})")
     parser.add_argument("--out", type=Path,
@@ -656,6 +661,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--only {args.only}: unknown section(s) {unknown}; choose from "
                      f"{','.join(SECTIONS)}")
     args.sections = [name for name in SECTIONS if name in only]
+    args.models = tuple(args.models.split(",")) if args.models else None
+    bad = sorted(set(args.models or ()) - set(PRESETS))
+    if bad:
+        parser.error(f"--models {','.join(args.models)}: unknown preset(s) {bad}; choose from "
+                     f"{','.join(PRESETS)}")
     for name in ("repeats", "steps"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name} must be at least 1; got {getattr(args, name)}")
@@ -677,7 +687,8 @@ def main(argv=None) -> int:
         return 0
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow is imported
     s = QUICK if args.quick else Settings()
-    s = dataclasses.replace(s, repeats=args.repeats or s.repeats, steps=args.steps or s.steps)
+    s = dataclasses.replace(s, repeats=args.repeats or s.repeats, steps=args.steps or s.steps,
+                            models=args.models or s.models)
     out = args.out or (WORK / "speed_quick.json" if args.quick else RESULTS_FILE)
     started = time.time()
     stamp = {"settings": dataclasses.asdict(s), "quick": args.quick,
