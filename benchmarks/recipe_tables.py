@@ -15,7 +15,7 @@ LABELS = {
     "unet_balanced": "+ median-frequency class weights (`unet_balanced`, border x2.36)",
     "unet_wm": "+ class weights + weight map on the border band (`unet_wm`, w0 = 5)",
     "default": "the recipe's data and loss on the default `lean` preset (`default`)",
-    "lean": "the same, run before `lean` became the default (rotation then by the gather resampler)",
+    "lean": "the same, before `lean` became the default (rotation by the gather resampler)",
     "small_float32": "the same on `small` in float32 (the defaults before issue 12)",
     "keras_io": "keras-io example's model (RMSprop, CE, batch 32, no augmentation; `keras_io`)",
     "isbi:plain": "**plain** (CE; the recipe)",

@@ -4,9 +4,9 @@ import warnings
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import data_dir
 from PIL import Image
 
+from conftest import data_dir
 from unet_tf import DataConfig, DataError, make_dataset
 from unet_tf.config import AugmentConfig
 from unet_tf.data import load_source, parse_spec
