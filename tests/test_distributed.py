@@ -94,9 +94,13 @@ def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
     assert multi.keys() == one.keys() and len(multi["loss"]) == 3
     assert multi["loss"][-1] < multi["loss"][0], multi["loss"]  # it learns
     # the same global batches, the loss scaled by the global batch and batch norm over
-    # it: the two runs agree up to float round-off (summation order of the all-reduce)
-    for key in ("loss", "val_loss", "val_mean_iou", "mean_iou"):
+    # it: the two runs agree up to float round-off (summation order of the all-reduce).
+    # Losses are smooth in that round-off; IoU counts argmax decisions, and a tiny model
+    # after 3 epochs has near-ties that flip (0.0023 apart at IoU 0.1 on an AVX2 host)
+    for key in ("loss", "val_loss"):
         np.testing.assert_allclose(multi[key], one[key], rtol=2e-3, atol=2e-3, err_msg=key)
+    for key in ("val_mean_iou", "mean_iou"):
+        np.testing.assert_allclose(multi[key], one[key], atol=1e-2, err_msg=key)
     saved = json.loads((out / "config.json").read_text())
     assert saved["status"] == "finished" and saved["epochs_done"] == 3
     # the released model has plain batch norm layers (synchronised only while training)
