@@ -41,6 +41,20 @@ def test_train_then_evaluate_end_to_end(tmp_path, capsys):
     assert (tmp_path / "eval" / "confusion.png").stat().st_size > 0
 
 
+def test_no_batch_norm_trains_the_paper_block(tmp_path, capsys):
+    import keras
+
+    run = tmp_path / "run"
+    assert main(["-q", "train", "--preset", "tiny", "--no-batch-norm", "--epochs", "1",
+                 "--num-examples", "8", "--image-size", "32", "--batch-size", "8",
+                 "--out", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["model"]["batch_norm"] is False
+    model = keras.saving.load_model(run / "model.keras", compile=False)
+    layers = [type(layer).__name__ for layer in model.layers]
+    assert "BatchNormalization" not in layers and "Conv2D" in layers
+    assert model.get_layer("enc1_conv1").use_bias
+
+
 def test_errors_exit_2_with_a_message(tmp_path, capsys):
     assert main(["evaluate", "--model", str(tmp_path / "missing")]) == 2
     assert "error" in capsys.readouterr().err

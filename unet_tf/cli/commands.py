@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
         overrides["depth"] = args.depth
     if args.residual:
         overrides["residual"] = True
+    if args.no_batch_norm:
+        overrides["batch_norm"] = False
     model = model_preset(args.preset, **overrides)
     training = TrainConfig(
         epochs=args.epochs, learning_rate=args.learning_rate, dice_weight=args.dice_weight,
