@@ -34,6 +34,7 @@ from pathlib import Path
 from recipe_common import ROOT
 from speed import BASELINE, class_names, compiled_model
 from speed_common import alternate, cpu_info, forward_flops, host_line, matmul_peak, versions
+from speed_knobs import batches
 
 BATCH = 16
 
@@ -153,7 +154,6 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/speed_layers.json")
     args = parser.parse_args()
     import keras
-    import numpy as np
     import tensorflow as tf
 
     from unet_tf import DEFAULT_PRESET, TrainConfig
@@ -167,10 +167,7 @@ def main() -> int:
           flush=True)
 
     keras.utils.set_random_seed(0)
-    rng = np.random.default_rng(0)
-    x = rng.random((BATCH, args.size, args.size, 3), dtype=np.float32)
-    y = rng.integers(0, len(class_names()), (BATCH, args.size, args.size, 1), dtype=np.int32)
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    data = tf.data.Dataset.from_tensors(batches(args.size, BATCH)).repeat()  # in memory
     names = ["keras batch norm", "fused batch norm", "no batch norm", BASELINE]
     models = {name: variant(name) for name in names}
     for model in models.values():
