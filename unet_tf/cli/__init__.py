@@ -69,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth", type=positive_int, help="override the preset's depth")
     p.add_argument("--residual", action="store_true", help="residual conv blocks")
     p.add_argument("--no-batch-norm", action="store_true",
-                   help="convolutions with biases and no batch norm, as in the U-Net paper "
-                   "(a 1.35x shorter training step on an AVX2-only CPU, "
-                   "benchmarks/speed_layers.py; not measured on the recipes)")
+                   help="convolutions with biases and no batch norm, as in the U-Net paper: "
+                   "1.35x the images/s on an AVX2-only CPU, but it learns more slowly "
+                   "(pets sample, 40 epochs: mean IoU 0.54 against 0.62; see README)")
     p.add_argument("--image-size", type=image_size, default=DATA.image_size,
                    help="training size, N or HxW (default: %(default)s)")
     p.add_argument("--class-weights", type=class_weights,
