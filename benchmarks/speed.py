@@ -11,13 +11,14 @@ into the file):
   products in a ``tf.function``, best repeat): the practical peak the other tables are
   compared with.
 - **Training**: images/s of the train step inside ``model.fit`` on one in-memory batch of
-  16, at 128 and 256 px, for every preset (``tiny``, ``lean`` = the default that
-  ``unet-tf train`` builds, ``small``, ``classic``) built and compiled as ``unet_tf.train``
-  does with the default ``TrainConfig`` (AdamW, the segmentation loss, IoU metrics,
-  ``precision="auto"``: bfloat16 compute on CPUs with AVX-512 BF16 or AMX, float32
-  elsewhere) and for the keras-io "U-Net-like" baseline compiled as its trainer does
-  (float32, RMSprop, cross-entropy, the same metrics); ``x keras-io`` is the ratio of
-  images/s to the baseline's in the same run. The first steps, which trace
+  16, at 128 and 256 px, for every preset (``tiny``, ``fast`` = the default that
+  ``unet-tf train`` builds, ``lean`` and ``small`` = the earlier defaults, ``classic``)
+  built and compiled as ``unet_tf.train`` does with the default ``TrainConfig`` (AdamW,
+  the segmentation loss, IoU metrics, ``precision="auto"``: bfloat16 compute on CPUs with
+  AVX-512 BF16 or AMX, float32 elsewhere) and for the keras-io "U-Net-like" baseline
+  compiled as its trainer does (float32, RMSprop, cross-entropy, the same metrics);
+  ``x keras-io`` is the ratio of images/s to the baseline's in the same run. The first
+  steps, which trace
   and compile, are a warm-up; a timed block is ``--steps`` steps, or fewer once it has run
   30 s (``classic`` at 256 px takes most of a minute per step). ``GFLOP/img fwd`` is one
   image's forward pass (2 x the multiply-adds of every convolution, counted from the traced
@@ -94,7 +95,8 @@ from unet_tf.config import DEFAULT_PRESET  # stdlib only: no TensorFlow at impor
 RESULTS_FILE = ROOT / "benchmarks" / "results" / "speed.json"
 WORK = ROOT / "saved_models" / "speed"
 SECTIONS = ("train", "pipeline", "inference")
-PRESETS = ("tiny", DEFAULT_PRESET, "small", "classic")
+# the default first, then the earlier defaults (lean, small) and the paper's size
+PRESETS = tuple(dict.fromkeys(("tiny", DEFAULT_PRESET, "lean", "small", "classic")))
 BASELINE = "keras_io"
 EXPORT_FORMATS = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8")
 FORMATS = ("keras", *EXPORT_FORMATS)

@@ -116,6 +116,30 @@ def test_export_refuses_to_overwrite_or_replace_what_is_not_an_export(exported, 
         ExportConfig(formats=("tflite-int4",))
 
 
+def test_output_stride_2_converts_to_builtin_ops_with_the_models_logits():
+    """The default preset's stride-2 stem and bilinear x2 head (RESIZE_BILINEAR) stay
+    builtin, and the fp32 file computes the Keras model's logits."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from unet_tf import RunInfo, build_unet, model_preset
+    from unet_tf.data import PREPROCESSING
+
+    config = model_preset("tiny", num_classes=3, output_stride=2)
+    model = build_unet(config)
+    info = RunInfo(config, ("a", "b", "c"), (32, 48), dict(PREPROCESSING), {})
+    content = convert_tflite(model, info, "fp32")
+    ops = check_builtin_ops(content, "stride2.tflite")
+    assert {"CONV_2D", "RESIZE_BILINEAR"} <= set(ops)
+    pixels = np.random.default_rng(0).integers(0, 256, (1, 32, 48, 3)).astype("float32")
+    interpreter = Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], pixels)
+    interpreter.invoke()
+    logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+    expected = model(pixels * PREPROCESSING["scale"]).numpy()
+    np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
 def test_a_flex_op_fails_the_builtin_check():
     f = tf.function(lambda x: tf.math.cumprod(x, axis=1)).get_concrete_function(
         tf.TensorSpec([1, 4], tf.float32))

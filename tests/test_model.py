@@ -24,6 +24,20 @@ def test_layers_have_predictable_names_and_transpose_decoder():
     assert model.get_layer("dec1_up").strides == (2, 2)
 
 
+def test_output_stride_2_has_no_full_resolution_block_and_full_size_logits():
+    model = build_unet(model_preset("tiny", num_classes=3, output_stride=2))
+    x = np.random.default_rng(0).random((2, 32, 48, 3)).astype("float32")
+    assert model(x).shape == (2, 32, 48, 3)
+    assert model.get_layer("stem_conv").strides == (2, 2)
+    names = [layer.name for layer in model.layers]
+    assert names[-2:] == ["head_logits", "head_upsample"] and "enc1_conv1" not in names
+    convs = [layer.output for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    heights = [out.shape[1] for out in keras.Model(model.input, convs)(x)]
+    assert max(heights) == 16  # every convolution, the logits' too, at half resolution or below
+    with pytest.raises(ValueError, match="output_stride must be 1 or 2"):
+        model_preset("tiny", output_stride=4)
+
+
 def test_classic_preset_has_the_papers_31_million_parameters():
     model = build_unet(model_preset("classic", num_classes=2, input_channels=1))
     # Ronneberger et al.: 64..1024 filters; with "same" padding ~31.03 M parameters.

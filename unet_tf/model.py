@@ -4,7 +4,8 @@ Encoder: double 3x3 convolutions and 2x2 max-pooling; decoder: 2x2 stride-2
 ``Conv2DTranspose`` upsampling, skip concatenation and double 3x3 convolutions; a 1x1 head
 that returns logits (softmax and argmax belong to prediction and serving). ``padding="same"``
 keeps the output the size of the input, so any height and width divisible by ``2**depth``
-work.
+work. With ``output_stride=2`` a stride-2 convolution replaces the first (full-resolution)
+block, the decoder ends at half resolution and the logits are upsampled bilinearly.
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def build_unet(config: ModelConfig, name: str = "unet") -> keras.Model:
     """
     inputs = keras.Input((None, None, config.input_channels), name="image")
     x = inputs
-    skips = []
-    for level in range(config.depth):
+    first = 0 if config.output_stride == 1 else 1  # the level the decoder returns to
+    skips = [None] * first
+    if first:
+        x = stem(x, config.base_filters * 2, config)
+    for level in range(first, config.depth):
         x = conv_block(x, config.base_filters * 2**level, f"enc{level + 1}", config)
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"enc{level + 1}_pool")(x)
@@ -66,14 +70,34 @@ def build_unet(config: ModelConfig, name: str = "unet") -> keras.Model:
     if config.dropout:
         x = layers.SpatialDropout2D(config.dropout, name="bottleneck_dropout")(x)
 
-    for level in reversed(range(config.depth)):
+    for level in reversed(range(first, config.depth)):
         filters = config.base_filters * 2**level
         x = layers.Conv2DTranspose(filters, 2, strides=2, name=f"dec{level + 1}_up")(x)
         x = layers.Concatenate(name=f"dec{level + 1}_concat")([skips[level], x])
         x = conv_block(x, filters, f"dec{level + 1}", config)
 
     logits = layers.Conv2D(config.num_classes, 1, name="head_logits", dtype="float32")(x)
+    if first:
+        logits = layers.UpSampling2D(
+            config.output_stride, interpolation="bilinear", name="head_upsample", dtype="float32"
+        )(logits)
     return keras.Model(inputs, logits, name=name)
+
+
+def stem(x, filters: int, config: ModelConfig):
+    """A stride-2 3x3 convolution (+ batch norm) + ReLU in place of the full-resolution block."""
+    x = layers.Conv2D(
+        filters,
+        3,
+        strides=2,
+        padding="same",
+        use_bias=not config.batch_norm,
+        kernel_initializer=config.kernel_initializer,
+        name="stem_conv",
+    )(x)
+    if config.batch_norm:
+        x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name="stem_bn")(x)
+    return layers.ReLU(name="stem_relu")(x)
 
 
 def check_input_size(height: int, width: int, config: ModelConfig) -> None:

@@ -68,6 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-filters", type=positive_int, help="override the preset's base filters")
     p.add_argument("--depth", type=positive_int, help="override the preset's depth")
     p.add_argument("--residual", action="store_true", help="residual conv blocks")
+    p.add_argument("--output-stride", type=int, choices=(1, 2),
+                   help="override the preset's output stride: 1 = full-resolution first and "
+                   "last blocks (the paper), 2 = a stride-2 stem and logits upsampled x2")
     p.add_argument("--no-batch-norm", action="store_true",
                    help="convolutions with biases and no batch norm, as in the U-Net paper: "
                    "1.35x the images/s on an AVX2-only CPU, but it learns more slowly "

@@ -29,7 +29,7 @@ DATA_HELP = """data specs (--data, --val-data):
                         background / interior / boundary targets for instance segmentation
 
 examples:
-  unet-tf train                                    # synthetic data, lean preset
+  unet-tf train                                    # synthetic data, fast preset
   unet-tf train --data oxford-pets:../shared/data/oxford_pets_sample --epochs 40
   unet-tf train --data folder:../shared/data/isbi2012_em \\
       --classes membrane,interior --mask-values 0,255 --vflip --rot90

@@ -35,6 +35,8 @@ def cmd_train(args) -> int:
         overrides["depth"] = args.depth
     if args.residual:
         overrides["residual"] = True
+    if args.output_stride:
+        overrides["output_stride"] = args.output_stride
     if args.no_batch_norm:
         overrides["batch_norm"] = False
     model = model_preset(args.preset, **overrides)
