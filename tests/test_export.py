@@ -117,8 +117,8 @@ def test_export_refuses_to_overwrite_or_replace_what_is_not_an_export(exported, 
 
 
 def test_output_stride_2_converts_to_builtin_ops_with_the_models_logits():
-    """The default preset's stride-2 stem and bilinear x2 head (RESIZE_BILINEAR) stay
-    builtin, and the fp32 file computes the Keras model's logits."""
+    """The default preset's stride-2 stem and bilinear x2 head (a transposed convolution)
+    stay builtin, and the fp32 file computes the Keras model's logits."""
     from ai_edge_litert.interpreter import Interpreter
 
     from unet_tf import RunInfo, build_unet, model_preset
@@ -129,7 +129,7 @@ def test_output_stride_2_converts_to_builtin_ops_with_the_models_logits():
     info = RunInfo(config, ("a", "b", "c"), (32, 48), dict(PREPROCESSING), {})
     content = convert_tflite(model, info, "fp32")
     ops = check_builtin_ops(content, "stride2.tflite")
-    assert {"CONV_2D", "RESIZE_BILINEAR"} <= set(ops)
+    assert {"CONV_2D", "TRANSPOSE_CONV"} <= set(ops)
     pixels = np.random.default_rng(0).integers(0, 256, (1, 32, 48, 3)).astype("float32")
     interpreter = Interpreter(model_content=content)
     interpreter.allocate_tensors()
@@ -138,6 +138,19 @@ def test_output_stride_2_converts_to_builtin_ops_with_the_models_logits():
     logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
     expected = model(pixels * PREPROCESSING["scale"]).numpy()
     np.testing.assert_allclose(logits, expected, atol=1e-4)
+
+
+def test_output_stride_2_traces_both_serving_signatures_at_any_size():
+    from unet_tf import build_unet, model_preset
+    from unet_tf.serving import serving_function, serving_signature, tile_function
+
+    config = model_preset("tiny", num_classes=3, output_stride=2)
+    model = build_unet(config)
+    image = np.random.default_rng(0).integers(0, 256, (1, 37, 50, 3)).astype("uint8")
+    for function in (serving_function(model, (32, 32), 3, config.size_multiple),
+                     tile_function(model, 3, config.size_multiple)):
+        served = tf.function(function, input_signature=[serving_signature()])(image)
+        assert served["mask"].shape == (1, 37, 50)
 
 
 def test_a_flex_op_fails_the_builtin_check():

@@ -34,6 +34,14 @@ def test_output_stride_2_has_no_full_resolution_block_and_full_size_logits():
     convs = [layer.output for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
     heights = [out.shape[1] for out in keras.Model(model.input, convs)(x)]
     assert max(heights) == 16  # every convolution, the logits' too, at half resolution or below
+    # the head upsamples bilinearly (exact away from the outermost pixel), at any image size
+    half = keras.Model(model.input, model.get_layer("head_logits").output)(x)
+    bilinear = keras.ops.image.resize(half, (32, 48), interpolation="bilinear")
+    np.testing.assert_allclose(model(x)[:, 1:-1, 1:-1], bilinear[:, 1:-1, 1:-1], atol=1e-5)
+    import tensorflow as tf
+
+    traced = tf.function(model, input_signature=[tf.TensorSpec([None, None, None, 3])])
+    assert traced(x[:, :16, :32]).shape == (2, 16, 32, 3)
     with pytest.raises(ValueError, match="output_stride must be 1 or 2"):
         model_preset("tiny", output_stride=4)
 

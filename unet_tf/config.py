@@ -73,7 +73,7 @@ class ModelConfig(Settings):
     kernel_initializer: str = "he_normal"  # the paper's Gaussian with std sqrt(2/N)
     # 1: the paper's full-resolution first and last blocks. 2: a stride-2 3x3 convolution
     # replaces the first block, the decoder stops at half resolution and the logits are
-    # bilinearly upsampled x2 (as DeepLab's output stride); the thin full-resolution blocks
+    # upsampled x2 bilinearly (as DeepLab's output stride); the thin full-resolution blocks
     # are half of a CPU training step (benchmarks/speed_layers.py)
     output_stride: int = 1
 

@@ -11,6 +11,7 @@ block, the decoder ends at half resolution and the logits are upsampled bilinear
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import layers
 
 from unet_tf.config import ModelConfig
@@ -78,10 +79,31 @@ def build_unet(config: ModelConfig, name: str = "unet") -> keras.Model:
 
     logits = layers.Conv2D(config.num_classes, 1, name="head_logits", dtype="float32")(x)
     if first:
-        logits = layers.UpSampling2D(
-            config.output_stride, interpolation="bilinear", name="head_upsample", dtype="float32"
-        )(logits)
+        logits = bilinear_upsample(logits, config.num_classes)
     return keras.Model(inputs, logits, name=name)
+
+
+def bilinear_upsample(logits, channels: int):
+    """x2 bilinear upsampling (half-pixel centres) as a frozen 4x4 stride-2 Conv2DTranspose.
+
+    ``UpSampling2D(interpolation="bilinear")`` cannot trace images of unknown size (Keras
+    3.15 compares the symbolic target size with 0), which the SavedModel's tile signature
+    and native-resolution runs need; a transposed convolution with the bilinear weights
+    [1/4, 3/4, 3/4, 1/4] (outer product, one per channel) computes the same values away from
+    the outermost pixel, where the missing neighbour scales the logits by 3/4 (the argmax is
+    unchanged).
+    """
+    up = layers.Conv2DTranspose(
+        channels, 4, strides=2, padding="same", use_bias=False, trainable=False,
+        name="head_upsample", dtype="float32",
+    )
+    out = up(logits)
+    taps = np.array([0.25, 0.75, 0.75, 0.25], "float32")
+    kernel = np.zeros((4, 4, channels, channels), "float32")  # (h, w, out, in)
+    for c in range(channels):
+        kernel[:, :, c, c] = np.outer(taps, taps)
+    up.set_weights([kernel])
+    return out
 
 
 def stem(x, filters: int, config: ModelConfig):
