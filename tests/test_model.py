@@ -28,7 +28,7 @@ def test_output_stride_2_has_no_full_resolution_block_and_full_size_logits():
     model = build_unet(model_preset("tiny", num_classes=3, output_stride=2))
     x = np.random.default_rng(0).random((2, 32, 48, 3)).astype("float32")
     assert model(x).shape == (2, 32, 48, 3)
-    assert model.get_layer("stem_conv").strides == (2, 2)
+    assert model.get_layer("enc1_stem").strides == (2, 2)
     names = [layer.name for layer in model.layers]
     assert names[-2:] == ["head_logits", "head_upsample"] and "enc1_conv1" not in names
     convs = [layer.output for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
@@ -44,6 +44,21 @@ def test_output_stride_2_has_no_full_resolution_block_and_full_size_logits():
     assert traced(x[:, :16, :32]).shape == (2, 16, 32, 3)
     with pytest.raises(ValueError, match="output_stride must be 1 or 2"):
         model_preset("tiny", output_stride=4)
+
+
+@pytest.mark.parametrize("output_stride", [1, 2])
+def test_replace_head_shares_the_body_and_keeps_the_output_size(output_stride):
+    from unet_tf import replace_head
+
+    base = build_unet(model_preset("tiny", num_classes=3, output_stride=output_stride))
+    model = replace_head(base, 2)
+    x = np.random.default_rng(0).random((1, 32, 48, 3)).astype("float32")
+    assert model(x).shape == (1, 32, 48, 2)
+    shared = "enc1_stem" if output_stride == 2 else "enc1_conv1"
+    assert model.get_layer(shared) is base.get_layer(shared)
+    assert model.get_layer("head_logits") is not base.get_layer("head_logits")
+    with pytest.raises(ValueError, match="no 'head_logits'"):
+        replace_head(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]), 2)
 
 
 def test_classic_preset_has_the_papers_31_million_parameters():

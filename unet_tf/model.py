@@ -106,8 +106,34 @@ def bilinear_upsample(logits, channels: int):
     return out
 
 
+def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
+    """The same U-Net with a new, freshly initialised head for ``num_classes`` classes.
+
+    Every layer up to ``head_logits`` is shared with ``model`` (weights included): the way to
+    fine-tune a trained model on data with other classes. A model with ``output_stride=2``
+    keeps its bilinear x2 upsampling after the new head.
+
+    Example:
+        >>> from unet_tf import build_unet, model_preset
+        >>> pets = build_unet(model_preset("fast", num_classes=3))
+        >>> replace_head(pets, 2).output_shape
+        (None, None, None, 2)
+    """
+    if num_classes < 2:
+        raise ValueError(f"num_classes must be >= 2; received {num_classes}")
+    names = {layer.name for layer in model.layers}
+    if "head_logits" not in names:
+        raise ValueError(f"{model.name!r} has no 'head_logits' layer: not a unet_tf U-Net")
+    features = model.get_layer("head_logits").input
+    logits = layers.Conv2D(num_classes, 1, name="head_logits", dtype="float32")(features)
+    if "head_upsample" in names:
+        logits = bilinear_upsample(logits, num_classes)
+    return keras.Model(model.input, logits, name=model.name)
+
+
 def stem(x, filters: int, config: ModelConfig):
-    """A stride-2 3x3 convolution (+ batch norm) + ReLU in place of the full-resolution block."""
+    """A stride-2 3x3 convolution (+ batch norm) + ReLU in place of the full-resolution block
+    (named ``enc1_stem*``: it is the encoder's first level, frozen with the other ``enc``)."""
     x = layers.Conv2D(
         filters,
         3,
@@ -115,11 +141,11 @@ def stem(x, filters: int, config: ModelConfig):
         padding="same",
         use_bias=not config.batch_norm,
         kernel_initializer=config.kernel_initializer,
-        name="stem_conv",
+        name="enc1_stem",
     )(x)
     if config.batch_norm:
-        x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name="stem_bn")(x)
-    return layers.ReLU(name="stem_relu")(x)
+        x = layers.BatchNormalization(momentum=config.batch_norm_momentum, name="enc1_stem_bn")(x)
+    return layers.ReLU(name="enc1_stem_relu")(x)
 
 
 def check_input_size(height: int, width: int, config: ModelConfig) -> None:
