@@ -321,6 +321,7 @@ def main() -> None:
     report = {"host": info, "args": {k: str(v) if isinstance(v, Path) else v
                                      for k, v in vars(args).items()},
               "params": {}, "parity": {}, "speed": [], "ratios": [], "skipped": []}
+    report["args"]["out"] = out.name  # no machine paths in committed results
 
     def save() -> None:
         report["elapsed_s"] = round(time.perf_counter() - began, 1)
