@@ -57,48 +57,6 @@ SHORT = {"float32": "f32", "mixed_float16": "f16", "mixed_bfloat16": "bf16"}
 NUM_CLASSES = 3
 
 
-def build_keras_io_model(num_classes: int = 3, channels: int = 3):
-    """The keras-io pets segmentation model, returning logits.
-
-    A copy of ``build_keras_io_model`` in ``benchmarks/keras_io_baseline.py`` (that module
-    imports ``unet_tf.data``, i.e. TensorFlow, which the GPU image lacks); keep the two the
-    same (equal parameter counts were checked with the TensorFlow backend).
-    """
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((None, None, channels), name="image")
-    x = layers.Conv2D(32, 3, strides=2, padding="same")(inputs)
-    x = layers.BatchNormalization()(x)
-    x = layers.Activation("relu")(x)
-    previous = x
-    for filters in (64, 128, 256):
-        x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.SeparableConv2D(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.MaxPooling2D(3, strides=2, padding="same")(x)
-        residual = layers.Conv2D(filters, 1, strides=2, padding="same")(previous)
-        x = layers.add([x, residual])
-        previous = x
-    for filters in (256, 128, 64, 32):
-        x = layers.Activation("relu")(x)
-        x = layers.Conv2DTranspose(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.Activation("relu")(x)
-        x = layers.Conv2DTranspose(filters, 3, padding="same")(x)
-        x = layers.BatchNormalization()(x)
-        x = layers.UpSampling2D(2)(x)
-        residual = layers.UpSampling2D(2)(previous)
-        residual = layers.Conv2D(filters, 1, padding="same")(residual)
-        x = layers.add([x, residual])
-        previous = x
-    logits = layers.Conv2D(num_classes, 3, padding="same", name="head_logits")(x)
-    return keras.Model(inputs, logits, name="keras_io_unet")
-
-
 def host_info() -> dict:
     """Backend, versions and device name."""
     import keras
@@ -142,6 +100,7 @@ def batch(size: int, batch_size: int, seed: int = 0):
 def build(name: str, policy: str, seed: int = 0):
     """A compiled model of ``name`` built under the dtype policy ``policy`` from ``seed``."""
     import keras
+    from keras_io_baseline import build_keras_io_model  # keras + stdlib at import
 
     from unet_tf.config import model_preset
     from unet_tf.model import build_unet

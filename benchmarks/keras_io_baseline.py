@@ -25,7 +25,6 @@ from keras import layers
 
 from unet_tf.checkpoint import MODEL_FILE, RunInfo
 from unet_tf.config import AugmentConfig, DataConfig, ModelConfig
-from unet_tf.data import PREPROCESSING, make_dataset
 from unet_tf.metrics import segmentation_metrics
 
 
@@ -78,6 +77,9 @@ class TimeBudget(keras.callbacks.Callback):
 
 def train_keras_io(data: DataConfig, out: Path, seconds: float, max_epochs: int = 1000) -> Path:
     """Train the baseline on ``data``'s training subset for a time budget; a run directory."""
+    # here, not at import: build_keras_io_model needs keras only (gpu_check.py runs it on JAX)
+    from unet_tf.data import PREPROCESSING, make_dataset
+
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(data.seed)
     data = dataclasses.replace(data, batch_size=32, augment=AugmentConfig.none())
