@@ -103,8 +103,8 @@ MODEL_PRESETS: dict[str, ModelConfig] = {
     # A few thousand parameters: for tests, trains in seconds.
     "tiny": ModelConfig(depth=2, base_filters=4),
     # The default: lean without its full-resolution blocks (output_stride 2, logits upsampled
-    # x2). On an AVX2-only CPU it trains 1.9x lean's images/s, at the pets IoU of lean
-    # (0.611 against 0.617 after 40 epochs, in 476 s against 887 s; README "Speed").
+    # x2). On an AVX2-only CPU it trains 1.6x to 1.8x lean's images/s, at nearly its pets IoU
+    # (0.611 against 0.617 after 40 epochs, in 508 s against 887 s; README "Measured").
     "fast": ModelConfig(depth=4, base_filters=12, output_stride=2),
     # The default before: ~1.1 M parameters; with bfloat16 (precision "auto") 1.7x the
     # keras-io model's training images/s on an AVX-512 BF16 CPU, at the pets IoU of "small".
