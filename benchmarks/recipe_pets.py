@@ -11,11 +11,11 @@ the same wall time.
 
 Variants (``--only NAME[,NAME]``): ``unet`` (the recipe), ``unet_balanced`` (the same plus
 median-frequency class weights: border x2.36), ``unet_wm`` (class weights plus the U-Net
-weight map on the border band), ``default`` (the recipe's data and loss on ``lean``, the
-preset ``unet-tf train`` built when this was measured: quality per compute against the
-baseline, issue 12; ``fast``, the default since, has not been run through it) and
-``keras_io``. Every U-Net trains at the default ``precision="auto"``
-(bfloat16 on CPUs with AVX-512 BF16 or AMX, float32 elsewhere).
+weight map on the border band), ``default`` (the recipe's data and loss on the default
+preset, the one ``unet-tf train`` builds: quality per compute against the baseline, issue 12),
+``default_lean`` (the same on ``lean``, the default before ``fast``) and ``keras_io``. Every
+U-Net trains at the default ``precision="auto"`` (bfloat16 on CPUs with AVX-512 BF16 or AMX,
+float32 elsewhere).
 
 Usage (from the repository root): ``python benchmarks/recipe_pets.py [--only unet,keras_io]``
 """
@@ -26,15 +26,15 @@ import time
 
 from recipe_common import evaluate_run, parse_args, run_summary, write_results
 
-from unet_tf import AugmentConfig, DataConfig, TrainConfig, model_preset, train
+from unet_tf import DEFAULT_PRESET, AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_pets"
-# The published `default` row was measured on lean, the default then; the default is now
-# "fast" (unet_tf.DEFAULT_PRESET): re-measure before pointing this at it.
-MEASURED_DEFAULT = "lean"
+# the variants that do not train the recipe's own model (small, residual, depth 5)
+PRESETS = {"default": DEFAULT_PRESET, "default_lean": "lean"}
 UNET_VARIANTS = {  # TrainConfig settings beside the recipe's
     "unet": {},
-    "default": {},  # on model_preset("lean"), the default preset when it was measured
+    "default": {},
+    "default_lean": {},
     "unet_balanced": {"class_weights": "balanced"},
     # objects: connected components of pet (0) and background (1); the border class (2)
     # between them gets w0 * exp(-(d1 + d2)^2 / (2 sigma^2)) on top of w_c
@@ -68,7 +68,7 @@ def main() -> None:
         run = args.runs / f"pets_{name}"
         if not args.evaluate_only:
             train(
-                model_preset(MEASURED_DEFAULT) if name == "default"
+                model_preset(PRESETS[name]) if name in PRESETS
                 else model_preset("small", residual=True, depth=5),
                 data,
                 TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
@@ -78,7 +78,7 @@ def main() -> None:
         summary = run_summary(run)
         train_seconds = max(train_seconds or 0.0, summary["train_seconds"])
         write_results(NAME, {name: {
-            **summary,
+            **summary, "preset": PRESETS.get(name, "small, residual, depth 5"),
             # every score is against the original trimaps at their own size, on the path a
             # served model runs (logits resized back)
             "heldout": evaluate_run(run, "heldout"),
