@@ -15,8 +15,10 @@ into the file):
   ``unet-tf train`` builds, ``lean`` and ``small`` = the earlier defaults, ``classic``)
   built and compiled as ``unet_tf.train`` does with the default ``TrainConfig`` (AdamW,
   the segmentation loss, IoU metrics, ``precision="auto"``: bfloat16 compute on CPUs with
-  AVX-512 BF16 or AMX, float32 elsewhere) and for the keras-io "U-Net-like" baseline
-  compiled as its trainer does (float32, RMSprop, cross-entropy, the same metrics);
+  AVX-512 BF16 or AMX, float32 elsewhere; ``jit_compile="auto"`` as a long run resolves it:
+  XLA on CPUs with AVX2 but no AVX-512, see ``unet_tf.xla``) and for the keras-io
+  "U-Net-like" baseline compiled as its trainer does (float32, RMSprop, cross-entropy, the
+  same metrics, Keras' default of no XLA on CPUs);
   ``x keras-io`` is the ratio of images/s to the baseline's in the same run. The first
   steps, which trace
   and compile, are a warm-up; a timed block is ``--steps`` steps, or fewer once it has run
@@ -192,8 +194,18 @@ def compiled_model(name: str):
 
         with dtype_policy(TrainConfig().precision):  # as unet_tf.train builds it
             model, _ = build_model(name)
-        compile_model(model, class_names(), TrainConfig(), steps_per_epoch=100)
+        compile_model(model, class_names(), TrainConfig(), steps_per_epoch=100,
+                      jit_compile=training_xla(name))
     return model
+
+
+def training_xla(name: str) -> bool | str:
+    """Whether a contender trains with XLA here: what the default TrainConfig resolves to for
+    a long run (unet_tf.xla) for presets; Keras' default for the baseline, as its recipe."""
+    from unet_tf import TrainConfig
+    from unet_tf.xla import resolve_jit_compile
+
+    return "auto" if name == BASELINE else resolve_jit_compile(TrainConfig().jit_compile)
 
 
 def training_precision(name: str) -> str:
@@ -266,6 +278,7 @@ def measure_training(s: Settings, peak_gflops: float) -> dict:
             models[name] = model
             info[name] = {"params": int(model.count_params()), "forward_flops": flops["flops"],
                           "precision": training_precision(name),
+                          "xla": bool(model.jit_compile),
                           "macs_by_op": flops["macs_by_op"], "warmup_seconds": warmup}
             log(f"  {name}: {flops['flops'] / 1e9:.2f} GFLOP/image forward, "
                 f"{s.warmup_steps} warm-up steps in {warmup:.1f} s")
@@ -298,7 +311,8 @@ def measure_training(s: Settings, peak_gflops: float) -> dict:
 
 def training_table(section: dict) -> str:
     rows = [[r["model"] + (" (default)" if r["model"] == DEFAULT_PRESET else ""),
-             r.get("precision", "float32"), f"{r['size']}", f"{r['params'] / 1e6:.2f}",
+             r.get("precision", "float32") + (" + XLA" if r.get("xla") else ""),
+             f"{r['size']}", f"{r['params'] / 1e6:.2f}",
              fmt(r["forward_flops"], 2, 1e-9), fmt(r["images_per_s_best"]),
              fmt(r["images_per_s_median"]), fmt(r.get("x_baseline"), 2),
              fmt(r["ms_per_step_best"], 0), fmt(r["train_gflops_per_s"]),

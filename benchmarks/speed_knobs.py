@@ -1,21 +1,23 @@
 """Which speed knobs help training on this CPU: XLA, bfloat16 mixed precision, both.
 
-Trains the default preset (``small``) with ``unet_tf.training.compile_model`` on in-memory
-batches of 16 at 128 px, in one process, the contenders interleaved (each repeat times every
-contender once, starting from a different one) and the best of ``--repeats`` reported,
-beside a float32 and a bfloat16 matmul's FLOP/s measured in the same run. Then it checks
-that a fast path does not change results: the same seeded tiny model trained a few steps
-with and without it, the losses compared.
+Trains a preset (``--preset``, default: the default preset, ``unet_tf.DEFAULT_PRESET``; the
+run in ``speed_knobs.json`` used ``small``, the default then) with
+``unet_tf.training.compile_model`` on in-memory batches of 16 at 128 px, in one process, the
+contenders interleaved (each repeat times every contender once, starting from a different
+one) and the best of ``--repeats`` reported, beside a float32 and a bfloat16 matmul's FLOP/s
+measured in the same run. Then it checks that a fast path does not change results: the same
+seeded tiny model trained a few steps with and without it, the losses compared.
 
 Usage (from the repository root)::
 
-    python benchmarks/speed_knobs.py [--repeats 5] [--steps 6]
+    python benchmarks/speed_knobs.py [--preset NAME] [--repeats 5] [--steps 6] [--out PATH]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -31,7 +33,7 @@ CONTENDERS = {  # name: (jit_compile, dtype policy)
 CLASSES = ("background", "disc", "square", "triangle")
 
 
-def build(name: str, preset: str = "small", size: int = 128):
+def build(name: str, preset: str):
     import keras
 
     from unet_tf import TrainConfig, build_unet, compile_model, model_preset
@@ -42,8 +44,7 @@ def build(name: str, preset: str = "small", size: int = 128):
         model = build_unet(model_preset(preset, num_classes=len(CLASSES)))
     finally:
         keras.config.set_dtype_policy("float32")
-    compile_model(model, CLASSES, TrainConfig(), steps_per_epoch=100)
-    model.jit_compile = jit
+    compile_model(model, CLASSES, TrainConfig(), steps_per_epoch=100, jit_compile=jit)
     return model
 
 
@@ -74,6 +75,9 @@ def bf16_matmul_gflops(n: int = 2048, repeats: int = 5) -> float:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    from unet_tf import DEFAULT_PRESET
+
+    parser.add_argument("--preset", default=DEFAULT_PRESET)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=6)
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/speed_knobs.json")
@@ -90,7 +94,7 @@ def main() -> int:
     data = tf.data.Dataset.from_tensors(batches(128, 16)).repeat()  # one in-memory batch
     models = {}
     for name in CONTENDERS:
-        models[name] = build(name)
+        models[name] = build(name, args.preset)
         models[name].fit(data, epochs=1, steps_per_epoch=2, verbose=0)  # trace, compile
     times = {name: [] for name in CONTENDERS}
     names = list(CONTENDERS)
@@ -112,7 +116,7 @@ def main() -> int:
     tiny = tf.data.Dataset.from_tensors(batches(32, 8, seed=1))
     for name in CONTENDERS:
         keras.utils.set_random_seed(0)
-        model = build(name, preset="tiny", size=32)
+        model = build(name, preset="tiny")
         hist = model.fit(tiny, epochs=5, verbose=0)
         losses[name] = [round(v, 5) for v in hist.history["loss"]]
     print("tiny model, 5 epochs of one batch: losses", json.dumps(losses), flush=True)
@@ -125,7 +129,8 @@ def main() -> int:
         "images_per_second": {n: round(r, 2) for n, r in rates.items()},
         "seconds_per_step": {n: [round(v, 4) for v in t] for n, t in times.items()},
         "tiny_losses": losses, "max_relative_loss_drift": drift,
-        "command": "python benchmarks/speed_knobs.py", "repeats": args.repeats,
+        "command": " ".join(["python", "benchmarks/speed_knobs.py", *sys.argv[1:]]),
+        "preset": args.preset, "repeats": args.repeats,
         "steps": args.steps}, indent=1) + "\n")
     print(f"written {args.out.relative_to(ROOT)}")
     return 0

@@ -55,12 +55,14 @@ def test_no_batch_norm_trains_the_paper_block(tmp_path, capsys):
     assert model.get_layer("enc1_conv1").use_bias
 
 
-def test_output_stride_flag_reaches_the_saved_config(tmp_path):
+def test_output_stride_and_jit_compile_flags_reach_the_saved_config(tmp_path):
     run = tmp_path / "run"
     assert main(["-q", "train", "--preset", "tiny", "--output-stride", "2", "--epochs", "1",
                  "--num-examples", "8", "--image-size", "32", "--batch-size", "8",
-                 "--out", str(run)]) == 0
-    assert json.loads((run / "config.json").read_text())["model"]["output_stride"] == 2
+                 "--jit-compile", "off", "--out", str(run)]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"]["output_stride"] == 2
+    assert config["train"]["jit_compile"] == "off" and config["jit_compile"] is False
 
 
 def test_errors_exit_2_with_a_message(tmp_path, capsys):

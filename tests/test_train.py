@@ -160,6 +160,42 @@ def test_bfloat16_training_tracks_float32_and_saves_a_float32_model(tmp_path):
     assert json.loads((runs["bfloat16"] / "config.json").read_text())["precision"] == "bfloat16"
 
 
+@pytest.mark.slow  # two trainings, ~40 s (XLA compiles the train and validation steps)
+def test_xla_training_gives_the_losses_of_the_plain_graph(tmp_path):
+    data = DataConfig(num_examples=16, image_size=(32, 32), batch_size=8)
+    runs = {j: train(model_preset("tiny"), data,
+                     TrainConfig(epochs=2, jit_compile=j, verbose=0), tmp_path / j)
+            for j in ("off", "on")}
+    history = {j: json.loads((run / "history.json").read_text()) for j, run in runs.items()}
+    # the fast path does not change results beyond float rounding (XLA reorders sums)
+    for key in ("loss", "val_loss", "val_mean_iou"):
+        np.testing.assert_allclose(history["on"][key], history["off"][key], rtol=1e-3,
+                                   err_msg=key)
+    assert {j: json.loads((run / "config.json").read_text())["jit_compile"]
+            for j, run in runs.items()} == {"off": False, "on": True}
+
+
+def test_auto_jit_compile_is_xla_only_where_it_was_measured_faster():
+    from unet_tf.xla import MIN_XLA_PIXELS, resolve_jit_compile
+
+    avx2, avx512 = {"fma", "avx2"}, {"fma", "avx2", "avx512f", "avx512_bf16"}
+    long_run = 10 * MIN_XLA_PIXELS
+    assert resolve_jit_compile("auto", long_run, flags=avx2, gpus=0) is True
+    assert resolve_jit_compile("auto", None, flags=avx2, gpus=0) is True  # None: a long run
+    assert resolve_jit_compile("auto", long_run, flags=avx512, gpus=0) is False
+    assert resolve_jit_compile("auto", long_run, flags={"neon"}, gpus=0) is False  # unmeasured
+    # a short run never repays the compilation; tf.distribute keeps Keras' choice (off)
+    assert resolve_jit_compile("auto", MIN_XLA_PIXELS // 2, flags=avx2, gpus=0) is False
+    assert resolve_jit_compile("auto", long_run, distributed=True, flags=avx2, gpus=0) is False
+    assert resolve_jit_compile("auto", long_run, flags=avx2, gpus=1) == "auto"  # Keras: XLA
+    assert resolve_jit_compile("on", 1, flags=avx512, gpus=0) is True  # explicit choices stand
+    assert resolve_jit_compile("off", long_run, flags=avx2, gpus=0) is False
+    with pytest.raises(ValueError, match="auto"):
+        resolve_jit_compile("xla")
+    with pytest.raises(ValueError, match="jit_compile"):
+        TrainConfig(jit_compile=True)
+
+
 def test_auto_precision_is_bfloat16_only_where_the_hardware_computes_it(tmp_path, monkeypatch):
     from unet_tf import precision
 

@@ -167,6 +167,7 @@ RESOLUTIONS = ("resize", "native")  # DataConfig.resolution
 BOUNDARY_WIDTH = 2
 STRATEGIES = ("auto", "one", "mirrored", "multi-worker")  # TrainConfig.strategy
 PRECISIONS = ("float32", "bfloat16", "auto")  # TrainConfig.precision; auto: bf16 if native
+JIT_COMPILE = ("auto", "on", "off")  # TrainConfig.jit_compile (unet_tf.xla)
 
 
 @dataclass(frozen=True)
@@ -250,8 +251,16 @@ class TrainConfig(Settings):
     # "auto" (default): bfloat16 where the hardware computes it, else float32
     # (unet_tf.precision.resolve_precision); "float32" everywhere
     precision: str = "auto"
+    # XLA for model.fit's train and validation steps (the same losses, to float rounding).
+    # "auto" (default): on where it was measured faster, a CPU with AVX2 but no AVX-512
+    # (1.2x), for runs long enough to repay its compilation; off on AVX-512 CPUs (0.8x) and
+    # under tf.distribute; Keras' own choice on GPUs (unet_tf.xla.resolve_jit_compile)
+    jit_compile: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.jit_compile not in JIT_COMPILE:
+            raise ValueError(f"TrainConfig.jit_compile must be one of {list(JIT_COMPILE)}; got "
+                             f"{self.jit_compile!r}")
         if self.epochs < 1 or not 0 < self.learning_rate < float("inf"):
             raise ValueError("TrainConfig needs epochs >= 1 and a finite learning_rate > 0; "
                              f"got epochs={self.epochs}, learning_rate={self.learning_rate}")

@@ -107,6 +107,11 @@ def make_strategy(name: str) -> tf.distribute.Strategy:
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 
+def is_distributed(strategy: tf.distribute.Strategy) -> bool:
+    """Whether ``strategy`` is a ``tf.distribute`` strategy, not TensorFlow's default one."""
+    return strategy is not tf.distribute.get_strategy()
+
+
 def is_multi_worker(strategy: tf.distribute.Strategy) -> bool:
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
 

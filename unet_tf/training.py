@@ -53,6 +53,7 @@ from unet_tf.data.weightmap import with_weight_map
 from unet_tf.distributed import (
     fit_multi_worker,
     is_chief,
+    is_distributed,
     is_multi_worker,
     make_strategy,
     synchronize_batch_norm,
@@ -64,17 +65,21 @@ from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
 from unet_tf.precision import dtype_policy, resolve_precision
 from unet_tf.viz import plot_history
+from unet_tf.xla import resolve_jit_compile
 
 logger = logging.getLogger("unet_tf")
 
 
 def compile_model(
-    model: keras.Model, class_names, train: TrainConfig, steps_per_epoch: int
+    model: keras.Model, class_names, train: TrainConfig, steps_per_epoch: int,
+    jit_compile: bool | str = "auto",
 ) -> keras.Model:
     """Compile with AdamW + cosine decay, the segmentation loss and IoU metrics.
 
     Fine-tuning an existing model works the same way: ``compile_model(model, ...)`` then
-    ``model.fit``.
+    ``model.fit``. ``jit_compile`` goes to ``model.compile`` ("auto": Keras' choice, XLA on
+    GPUs only); :func:`unet_tf.train` passes what ``train.jit_compile`` resolves to on the
+    host (:func:`unet_tf.xla.resolve_jit_compile`).
     """
     schedule = keras.optimizers.schedules.CosineDecay(
         train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch), alpha=0.01
@@ -83,6 +88,7 @@ def compile_model(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=train.weight_decay),
         loss=SegmentationLoss(dice_weight=train.dice_weight, focal_weight=train.focal_weight),
         metrics=segmentation_metrics(class_names),
+        jit_compile=jit_compile,
     )
     return model
 
@@ -198,9 +204,16 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
     precision = resolve_precision(train_config.precision)
     if train_config.precision == "auto":
         logger.info("precision auto: %s on this host", precision)
+    height, width = data_config.augment.crop or data_config.image_size
+    jit_compile = resolve_jit_compile(
+        train_config.jit_compile,
+        train_pixels=train_config.epochs * source.size * height * width,
+        distributed=is_distributed(strategy))
     with strategy.scope(), dtype_policy(precision):
         model = build_unet(model_config)
-        compile_model(model, class_names, train_config, steps)
+        compile_model(model, class_names, train_config, steps, jit_compile)
+    if train_config.jit_compile == "auto":
+        logger.info("jit_compile auto: XLA %s on this host", "on" if model.jit_compile else "off")
     if strategy.num_replicas_in_sync > 1:
         synchronize_batch_norm(model, True)
         logger.info("%s: %d replicas, global batch %d", type(strategy).__name__,
@@ -275,6 +288,7 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
     final = info(hist, state)
     final.extra["train_seconds"] = round(seconds, 1)
     final.extra["precision"] = precision  # what "auto" resolved to on this host
+    final.extra["jit_compile"] = bool(model.jit_compile)  # XLA, as "auto" resolved
     if speed.rates:  # the median epoch: the first one includes tracing
         final.extra["train_images_per_second"] = round(float(np.median(speed.rates)), 2)
     strip_training_config(dest / MODEL_FILE)
@@ -320,7 +334,8 @@ def resume_settings(model_config: ModelConfig, data_config: DataConfig,
         "model": model_config.to_dict(), "data": data_config.to_dict(),
         "validation_data": val_config.to_dict() if val_config else {},
         "train": {k: v for k, v in train_config.to_dict().items()
-                  if k not in ("verbose", "strategy")},
+                  # how, not what: XLA gives the same losses to float rounding
+                  if k not in ("verbose", "strategy", "jit_compile")},
     }
 
 

@@ -47,7 +47,7 @@ def cmd_train(args) -> int:
         weight_map_w0=args.weight_map_w0, weight_map_sigma=args.weight_map_sigma,
         weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
         seed=args.seed, verbose=1 if sys.stdout.isatty() else 2, strategy=args.strategy,
-        precision=args.precision,
+        precision=args.precision, jit_compile=args.jit_compile,
     )
     out = Path(args.out) if args.out else default_run_dir(args.data)
     run = train(model, data, training, out, val_config=val)
