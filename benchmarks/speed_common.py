@@ -66,12 +66,13 @@ def host_line(cpu: dict, libs: dict) -> str:
             f"ai-edge-litert {libs['ai-edge-litert']}, Python {libs['python']}")
 
 
-def matmul_peak(n: int = 2048, chain: int = 8, repeats: int = 5) -> dict:
-    """float32 matmul FLOP/s in TensorFlow: the host's practical peak for dense kernels.
+def matmul_block(n: int = 2048, chain: int = 8) -> Callable[[], float]:
+    """A timed float32 matmul block in TensorFlow, returning its FLOP/s: the host's
+    practical peak for dense kernels.
 
     A ``tf.function`` multiplies an n x n matrix ``chain`` times in a row (each product
     depends on the previous one, so none can be skipped or merged) with TF's default thread
-    pools, as training uses them; one call is one repeat, the best repeat is the peak.
+    pools, as training uses them; traced and warmed up here, one call is one timed block.
     """
     import tensorflow as tf
 
@@ -86,11 +87,19 @@ def matmul_peak(n: int = 2048, chain: int = 8, repeats: int = 5) -> dict:
 
     float(products(a))  # trace and warm up
     flops = 2.0 * n**3 * chain
-    rates = []
-    for _ in range(repeats):
+
+    def block() -> float:
         start = time.perf_counter()
         float(products(a))
-        rates.append(flops / (time.perf_counter() - start))
+        return flops / (time.perf_counter() - start)
+
+    return block
+
+
+def matmul_peak(n: int = 2048, chain: int = 8, repeats: int = 5) -> dict:
+    """Best and median float32 matmul FLOP/s of ``repeats`` blocks (:func:`matmul_block`)."""
+    block = matmul_block(n, chain)
+    rates = [block() for _ in range(repeats)]
     return {"n": n, "chain": chain, "repeats": repeats, "gflops_best": max(rates) / 1e9,
             "gflops_median": statistics.median(rates) / 1e9}
 
