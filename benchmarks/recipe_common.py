@@ -61,6 +61,7 @@ def run_summary(run: Path) -> dict:
         "epochs": len(json.loads((run / "history.json").read_text()).get("loss", [])),
         "saved_epoch": info.get("saved_epoch"),
         "precision": info.get("precision", "float32"),  # what TrainConfig's resolved to
+        "jit_compile": info.get("jit_compile", False),  # XLA, as "auto" resolved
         "num_parameters": info.get("num_parameters"),
         "train": info.get("train"),
         "augment": (info.get("data") or {}).get("augment"),

@@ -77,7 +77,7 @@ def epochs_time(v: dict) -> str:
     speed = v.get("train_images_per_second")
     return (f"{v['epochs']}, {v['train_seconds']:.0f} s"
             + (f", {speed:.1f} images/s" if speed else "")
-            + f", {v.get('precision', 'float32')}")
+            + f", {v.get('precision', 'float32')}" + (" + XLA" if v.get("jit_compile") else ""))
 
 
 def pets() -> None:

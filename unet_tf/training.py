@@ -213,7 +213,8 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         model = build_unet(model_config)
         compile_model(model, class_names, train_config, steps, jit_compile)
     if train_config.jit_compile == "auto":
-        logger.info("jit_compile auto: XLA %s on this host", "on" if model.jit_compile else "off")
+        logger.info("jit_compile auto: %s on this host",
+                    "XLA" if model.jit_compile else "no XLA")
     if strategy.num_replicas_in_sync > 1:
         synchronize_batch_norm(model, True)
         logger.info("%s: %d replicas, global batch %d", type(strategy).__name__,
