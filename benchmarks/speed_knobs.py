@@ -132,7 +132,7 @@ def main() -> int:
         "command": " ".join(["python", "benchmarks/speed_knobs.py", *sys.argv[1:]]),
         "preset": args.preset, "repeats": args.repeats,
         "steps": args.steps}, indent=1) + "\n")
-    print(f"written {args.out.relative_to(ROOT)}")
+    print(f"written {args.out.resolve().relative_to(ROOT)}")
     return 0
 
 
