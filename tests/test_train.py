@@ -175,6 +175,17 @@ def test_xla_training_gives_the_losses_of_the_plain_graph(tmp_path):
             for j, run in runs.items()} == {"off": False, "on": True}
 
 
+def test_compile_model_takes_xla_from_the_train_config_unless_told():
+    from unet_tf import build_unet
+
+    model = build_unet(model_preset("tiny"))
+    for setting, xla in (("on", True), ("off", False)):  # a fine-tuning user's own compile
+        compile_model(model, ("a", "b"), TrainConfig(jit_compile=setting), 2)
+        assert model.jit_compile is xla, setting
+    compile_model(model, ("a", "b"), TrainConfig(jit_compile="on"), 2, jit_compile=False)
+    assert model.jit_compile is False  # what unet_tf.train resolved for its run wins
+
+
 def test_auto_jit_compile_is_xla_only_where_it_was_measured_faster():
     from unet_tf.xla import MIN_XLA_PIXELS, resolve_jit_compile
 

@@ -72,15 +72,19 @@ logger = logging.getLogger("unet_tf")
 
 def compile_model(
     model: keras.Model, class_names, train: TrainConfig, steps_per_epoch: int,
-    jit_compile: bool | str = "auto",
+    jit_compile: bool | str | None = None,
 ) -> keras.Model:
     """Compile with AdamW + cosine decay, the segmentation loss and IoU metrics.
 
     Fine-tuning an existing model works the same way: ``compile_model(model, ...)`` then
-    ``model.fit``. ``jit_compile`` goes to ``model.compile`` ("auto": Keras' choice, XLA on
-    GPUs only); :func:`unet_tf.train` passes what ``train.jit_compile`` resolves to on the
+    ``model.fit``. ``jit_compile`` goes to ``model.compile``; None (the default) takes
+    ``train.jit_compile``: "on" and "off" stand, "auto" is Keras' choice (XLA on GPUs only),
+    because the CPU rule needs the run's size, which only the caller knows.
+    :func:`unet_tf.train` passes what ``train.jit_compile`` resolves to for its run on this
     host (:func:`unet_tf.xla.resolve_jit_compile`).
     """
+    if jit_compile is None:
+        jit_compile = {"on": True, "off": False}.get(train.jit_compile, "auto")
     schedule = keras.optimizers.schedules.CosineDecay(
         train.learning_rate, decay_steps=max(1, train.epochs * steps_per_epoch), alpha=0.01
     )
