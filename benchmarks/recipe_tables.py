@@ -95,7 +95,9 @@ def pets() -> None:
         # "heldout_flips": scored on the served path (this version); "heldout_flips_native":
         # an earlier version, which resized probabilities (and scored "heldout" at 128 px)
         flips = v.get("heldout_flips") or v.get("heldout_flips_native")
-        print(f"| {label(name)} | {epochs_time(v)} | {scoring(v['heldout'], 'heldout_flips' in v)} "
+        # entries that record jit_compile were written after the served-path change
+        served = "heldout_flips" in v or "jit_compile" in v
+        print(f"| {label(name)} | {epochs_time(v)} | {scoring(v['heldout'], served)} "
               f"| {f3(v['heldout']['mean_iou'])} "
               f"| {ious(v['heldout'], classes)} | {f3(flips and flips['mean_iou'])} "
               f"| {ious(flips, classes) if flips else ''} "
