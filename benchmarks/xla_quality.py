@@ -9,7 +9,8 @@ split, the shuffling and the initial weights; each pair shares all of them.
 Runs ``unet-tf train --seed S --jit-compile on|off`` (the quick start otherwise unchanged:
 the default preset, 20 epochs, 480 scenes at 128 px, the best epoch kept) one after the
 other, writes the runs under ``saved_models/xla_quality/`` and a summary to
-``benchmarks/results/xla_quality.json`` (merged across invocations).
+``benchmarks/results/xla_quality.json`` (merged across invocations; a finished run is
+summarised again, not retrained).
 
 Usage (from the repository root): ``python benchmarks/xla_quality.py [--seeds 1,2]``
 (about 6 to 8 minutes a run on an AVX2-only 2-core host).
@@ -64,6 +65,11 @@ def main() -> None:
             run = RUNS / f"seed{seed}_xla_{setting}"
             start = time.time()
             print(f"seed {seed}, --jit-compile {setting}: {run}", flush=True)
+            if (run / "config.json").exists() and (run / "model.keras").exists():
+                print("  finished before: summarised again (delete it to train anew)")
+                runs.setdefault(f"seed{seed}_{setting}", {"seed": seed, "setting": setting})
+                runs[f"seed{seed}_{setting}"].update(summary(run))
+                continue
             subprocess.run(
                 [sys.executable, "-c", "import sys; from unet_tf.cli import main; "
                  "sys.exit(main())", "train", "--seed", str(seed),
