@@ -26,7 +26,7 @@ import sys
 import time
 from pathlib import Path
 
-from recipe_common import RESULTS, ROOT, relative_paths
+from recipe_common import RESULTS, ROOT, relative_paths, run_summary
 from speed_common import cpu_info, host_line, versions
 
 RUNS = ROOT / "saved_models" / "xla_quality"
@@ -34,18 +34,16 @@ SETTINGS = ("on", "off")
 
 
 def summary(run) -> dict:
-    config = json.loads((run / "config.json").read_text())
     history = json.loads((run / "history.json").read_text())
     val = history["val_mean_iou"]
+    recorded = run_summary(run)
     return {
         "best_val_mean_iou": round(max(val), 4),
         "best_epoch": val.index(max(val)) + 1,
         "last_val_mean_iou": round(val[-1], 4),
         "last_train_loss": round(history["loss"][-1], 4),
-        "train_images_per_second": config.get("train_images_per_second"),
-        "train_seconds": config.get("train_seconds"),
-        "jit_compile": config.get("jit_compile"),
-        "precision": config.get("precision"),
+        **{key: recorded[key] for key in ("train_images_per_second", "train_seconds",
+                                          "jit_compile", "precision")},
     }
 
 
