@@ -9,7 +9,8 @@ Measured (``benchmarks/speed_knobs.py``): 1.32x the float32 training speed of th
 preset on an AVX-512 BF16 CPU (AMD EPYC); CPUs without BF16 or AMX emulate it and are slower.
 ``precision="auto"``, the default, therefore picks bfloat16 only where the hardware computes
 it: a CPU with ``avx512_bf16`` or ``amx_bf16``, or GPUs of compute capability 8.0 (Ampere) and
-later; ``precision="float32"`` trains in float32 everywhere.
+later; ``precision="float32"`` trains in float32 everywhere. ``UNET_TF_CPU_KIND`` makes
+"auto" choose as on another kind of CPU (:mod:`unet_tf.host`).
 
 Example:
     >>> import keras
@@ -26,6 +27,8 @@ from contextlib import contextmanager
 
 import keras
 
+from unet_tf.host import cpu_flags
+
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # TrainConfig.precision
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bfloat16 math
 # ONEDNN_MAX_CPU_ISA values that leave oneDNN its bfloat16 instructions; a lower cap (e.g.
@@ -33,18 +36,6 @@ BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf
 BF16_ONEDNN_ISAS = ("ALL", "AVX512_CORE_BF16", "AVX512_CORE_FP16", "AVX512_CORE_AMX",
                     "AVX512_CORE_AMX_FP16", "AVX10_1_512", "AVX10_1_512_AMX",
                     "AVX10_1_512_AMX_FP16")
-
-
-def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
-    """The CPU's feature flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
-    try:
-        with open(cpuinfo) as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return set(line.partition(":")[2].split())
-    except OSError:
-        pass
-    return set()
 
 
 def native_bfloat16() -> bool:

@@ -26,7 +26,7 @@ Example:
 from __future__ import annotations
 
 from unet_tf.config import JIT_COMPILE
-from unet_tf.precision import cpu_flags
+from unet_tf.host import cpu_flags
 
 # epochs x images x height x width: 40 epochs of 240 images at 128 px are 157 M. Below this
 # (about 6,000 images of 128 px, 5 minutes of the default preset on 2 AVX2 cores) the ~20 s
