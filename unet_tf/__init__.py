@@ -88,6 +88,9 @@ __all__ = [
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
+        from unet_tf.quiet import import_tensorflow
+
+        import_tensorflow()  # without TensorFlow's C++ start-up lines (unet_tf.quiet)
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value  # later look-ups skip this function
         return value
