@@ -14,9 +14,12 @@ headless Chromium with LiteRT.js. For each file it measures
 - the page's whole pipeline for one photo (resize in, model, logits out, argmax).
 
 It also saves a screenshot of the page (background blur of the first photo) for the README.
+This is the one place the page's latency is measured; tests/test_web.py checks its masks and
+thread counts only.
 
-Usage (from the repository root; about 5 minutes on 2 cores; needs Chromium, the test
-extra's playwright and ``npm ci`` in unet_tf/web)::
+Usage (from the repository root; about 5 minutes on 2 cores; needs Chromium and the test
+extra's playwright; LiteRT.js comes from :func:`unet_tf.web.runtime_dir`, downloaded once
+into the user cache)::
 
     nice -n 10 python benchmarks/web_bench.py > benchmarks/results/web_bench.log 2>&1
     python benchmarks/web_bench.py --export saved_models/pets-export  # an existing export

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from unet_tf.web.runtime import RUNTIME_FILES, runtime_dir
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 STATIC_DIR = PACKAGE_DIR / "static"
 STATIC_FILES = ("index.html", "app.js", "draw.js", "segment.js", "style.css")
@@ -16,57 +18,12 @@ WEB_DIR = "web"  # the page's folder inside an export directory
 CONFIG_FILE = "config.json"
 # Quantization name -> .tflite file written by unet_tf's export.
 MODELS = {"fp32": "model_fp32.tflite", "fp16": "model_fp16.tflite", "int8": "model_int8.tflite"}
-# LiteRT.js files the page needs, relative to node_modules/@litertjs: the ES module, its one
-# dependency, and the WebAssembly builds it picks from (relaxed-SIMD single-threaded, threaded
-# when the page is cross-origin isolated, and "compat" for browsers without relaxed SIMD).
-# The JSPI build (for WebNN / WebGPU partitioning) is left out: the page runs on WASM.
-RUNTIME_FILES = {
-    "core/dist/index.js": "litert/core/index.js",
-    "core/package.json": "litert/core/package.json",
-    "wasm-utils/dist/index.js": "litert/wasm-utils/index.js",
-    **{f"core/wasm/litert_wasm{v}_internal.{ext}": f"litert/wasm/litert_wasm{v}_internal.{ext}"
-       for v in ("", "_threaded", "_compat") for ext in ("js", "wasm")},
-}
 # Static hosts that read a _headers file (Netlify, Cloudflare Pages) send these, so the page
 # is cross-origin isolated there too; unet_tf.web.serve sends the same headers.
 HEADERS_FILE = """/*
   Cross-Origin-Opener-Policy: same-origin
   Cross-Origin-Embedder-Policy: require-corp
 """
-
-
-def runtime_dir(node_modules: str | Path | None = None) -> Path:
-    """The ``node_modules/@litertjs`` folder holding the pinned LiteRT.js, checked.
-
-    Args:
-        node_modules: a ``node_modules`` folder; None: the one ``npm ci`` writes beside this
-            package's ``package.json`` (``unet_tf/web/node_modules``).
-
-    Raises:
-        FileNotFoundError: LiteRT.js is not installed there, or not the pinned version;
-            the message says which folder to run ``npm ci`` in.
-
-    Example:
-        >>> runtime_dir().name  # doctest: +SKIP
-        '@litertjs'
-    """
-    folder = Path(node_modules) if node_modules else PACKAGE_DIR / "node_modules"
-    root = folder / "@litertjs"
-    pinned = json.loads((PACKAGE_DIR / "package.json").read_text())["dependencies"]
-    version = pinned["@litertjs/core"]
-    fix = f"run `npm ci` in {PACKAGE_DIR} (it installs @litertjs/core {version})"
-    missing = [src for src in RUNTIME_FILES if not (root / src).is_file()]
-    if missing:
-        raise FileNotFoundError(
-            f"LiteRT.js is not installed in {folder} (missing {missing[0]}"
-            f"{f' and {len(missing) - 1} more' if len(missing) > 1 else ''}); {fix}"
-        )
-    found = json.loads((root / "core" / "package.json").read_text()).get("version")
-    if found != version:
-        raise FileNotFoundError(
-            f"{root / 'core'} holds @litertjs/core {found}, package.json pins {version}; {fix}"
-        )
-    return root
 
 
 def _model_files(config: dict[str, Any], models: Sequence[str], source: Path) -> list[str]:
@@ -96,7 +53,7 @@ def write_web(
     export_dir: str | Path,
     model: str | Sequence[str] = "int8",
     out: str | Path | None = None,
-    node_modules: str | Path | None = None,
+    runtime: str | Path | None = None,
 ) -> Path:
     """Write the browser page of an export directory; return its folder.
 
@@ -107,14 +64,17 @@ def write_web(
             another).
         out: the page's folder (replaced if it holds an earlier page); default
             ``EXPORT_DIR/web``.
-        node_modules: where ``npm ci`` installed LiteRT.js (default: beside this package's
-            package.json, see :func:`runtime_dir`).
+        runtime: where LiteRT.js comes from: a ``node_modules`` folder, or a folder holding
+            the two npm tarballs (for a machine without network). Default: ``npm ci``'s copy
+            in this package's folder, else the per-user cache, else downloaded from npm into
+            it (about 12 MB, once); see :func:`unet_tf.web.runtime.runtime_dir`.
 
     Returns:
         The folder; serve it with :func:`unet_tf.web.serve` or any static file server.
 
     Raises:
-        FileNotFoundError: no config.json in ``export_dir``, or LiteRT.js not installed.
+        FileNotFoundError: no config.json in ``export_dir``, or LiteRT.js neither found nor
+            downloadable (the message says how to bring it in by hand).
         ValueError: the export lacks the requested .tflite file.
 
     Example:
@@ -136,7 +96,7 @@ def write_web(
             "DataConfig(resolution='resize') for the browser"
         )
     names = _model_files(config, [model] if isinstance(model, str) else list(model), source)
-    runtime = runtime_dir(node_modules)
+    runtime = runtime_dir(runtime)
     out = Path(out) if out is not None else source / WEB_DIR
     if out.exists() and not (out / "index.html").is_file() and any(out.iterdir()):
         raise FileExistsError(

@@ -7,6 +7,7 @@ that give the page SharedArrayBuffer, so LiteRT.js can run its threaded WebAssem
 from __future__ import annotations
 
 import functools
+import numbers
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -56,6 +57,20 @@ def page_dir(directory: str | Path) -> Path:
     )
 
 
+def check_port(port: int) -> int:
+    """Return ``port`` if it is a TCP port (0..65535, 0: any free one); else a ValueError.
+
+    Example:
+        >>> check_port(8000)
+        8000
+    """
+    if isinstance(port, bool) or not isinstance(port, numbers.Integral) or not (
+            0 <= port <= 65535):
+        raise ValueError(f"port must be a TCP port 0..65535 (0: any free one); got {port!r}; "
+                         "try 8000")
+    return int(port)
+
+
 def make_server(
     directory: str | Path, port: int = 8000, isolate: bool = True, host: str = "127.0.0.1",
     verbose: bool = False,
@@ -64,7 +79,8 @@ def make_server(
 
     Args:
         directory: the page's folder, or an export directory holding ``web/``.
-        port: TCP port; 0 picks a free one (read it from ``server.server_address[1]``).
+        port: TCP port, 0..65535; 0 picks a free one (read it from
+            ``server.server_address[1]``).
         isolate: send COOP/COEP headers (cross-origin isolation: threaded WebAssembly).
         host: address to listen on; "0.0.0.0" to let phones on the same network connect
             (browsers allow the webcam on http:// only for localhost).
@@ -74,9 +90,15 @@ def make_server(
         >>> server = make_server("pets-export", port=0)  # doctest: +SKIP
         >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # doctest: +SKIP
     """
+    port = check_port(port)
     root = page_dir(directory)
     handler = type("Handler", (PageHandler,), {"isolate": isolate})
-    server = ThreadingHTTPServer((host, port), functools.partial(handler, directory=str(root)))
+    try:
+        server = ThreadingHTTPServer((host, port), functools.partial(handler,
+                                                                     directory=str(root)))
+    except OSError as exc:  # port in use or privileged, unknown host
+        raise OSError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); try another "
+                      "port (--port; 0: any free one) or host (--host)") from exc
     server.verbose = verbose
     server.root = root
     return server
@@ -89,7 +111,7 @@ def serve(
 
     Args:
         directory: the page's folder, or an export directory holding ``web/``.
-        port: TCP port (0: any free one).
+        port: TCP port, 0..65535 (0: any free one); anything else is a ValueError.
         isolate: send the cross-origin isolation headers (2+ WebAssembly threads).
         host: address to listen on.
 
