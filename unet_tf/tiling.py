@@ -7,6 +7,8 @@ window (a raised-cosine ramp over the overlap) rather than overwritten, so no se
 where tiles meet. Tiles are processed one row of tiles at a time and finished rows are
 written out at once: memory grows with the tile batch and one band of rows, not with the
 image (an 8000 x 8000 image needs its own pixels, the mask and a ``tile`` x width band).
+A tile larger than the (padded) image is clamped to it along each side, so ``tile=100000``
+on a photo is one tile of the photo's size, not a 100000 x 100000 array.
 
 Example:
     >>> import numpy as np
@@ -41,6 +43,22 @@ def tile_starts(length: int, tile: int, step: int) -> list[int]:
     return [i * step for i in range(count + 1)]
 
 
+def blend_ramp(tile: int, overlap: int) -> np.ndarray:
+    """Float32 [tile] weights along one side: 1 inside, a raised-cosine ramp at both ends.
+
+    Example:
+        >>> [round(float(v), 2) for v in blend_ramp(6, 2)]
+        [0.15, 0.85, 1.0, 1.0, 0.85, 0.15]
+    """
+    ramp = np.ones(tile, np.float32)
+    if overlap > 0:
+        t = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
+        edge = 0.5 - 0.5 * np.cos(np.pi * t)
+        ramp[:overlap] = edge
+        ramp[tile - overlap:] = np.minimum(ramp[tile - overlap:], edge[::-1])
+    return ramp
+
+
 def blend_window(tile: int, overlap: int) -> np.ndarray:
     """Float32 [tile, tile] weights: 1 inside, a raised-cosine ramp over ``overlap`` px.
 
@@ -51,12 +69,7 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
         >>> float(w[6, 6]), bool(w[0, 0] > 0), bool(w[0, 6] < w[2, 6] < w[6, 6])
         (1.0, True, True)
     """
-    ramp = np.ones(tile, np.float32)
-    if overlap > 0:
-        t = (np.arange(overlap, dtype=np.float32) + 0.5) / overlap
-        edge = 0.5 - 0.5 * np.cos(np.pi * t)
-        ramp[:overlap] = edge
-        ramp[tile - overlap:] = np.minimum(ramp[tile - overlap:], edge[::-1])
+    ramp = blend_ramp(tile, overlap)
     return np.outer(ramp, ramp)
 
 
@@ -80,6 +93,20 @@ def context_margin(overlap: int, multiple: int = 1) -> int:
     return -(-(overlap // 2) // multiple) * multiple
 
 
+def clamp_tile(tile: int, length: int, margin: int, multiple: int = 1) -> int:
+    """The tile side along one image side: ``tile``, or less where one tile covers it all.
+
+    A tile larger than the image plus its mirrored margins would only segment padding (and
+    ``tile=100000`` would allocate a 100000-pixel-wide array): it shrinks to the padded
+    length, rounded up to ``multiple``, and that side is then covered by a single tile.
+
+    Example:
+        >>> clamp_tile(100000, 40, 16, multiple=4), clamp_tile(64, 300, 16, multiple=4)
+        (72, 64)
+    """
+    return min(tile, -(-(length + 2 * margin) // multiple) * multiple)
+
+
 def predict_tiled(
     probabilities_fn: Callable[[np.ndarray], np.ndarray],
     image: np.ndarray,
@@ -94,9 +121,11 @@ def predict_tiled(
 
     Args:
         probabilities_fn: uint8 tiles [n, tile, tile, C] -> float probabilities
-            [n, tile, tile, K] (a predictor's per-tile segmenter).
+            [n, tile, tile, K] (a predictor's per-tile segmenter; tiles clamped to a small
+            image are [n, tile_h, tile_w, C]).
         image: uint8 [H, W, C], any size (smaller than a tile works too).
-        tile: tile side in pixels (a multiple of the model's 2**depth).
+        tile: tile side in pixels (a multiple of the model's 2**depth); clamped to the image
+            (plus its margins) along a side it exceeds (:func:`clamp_tile`).
         overlap: pixels that neighbouring tiles share; each side's context is ``overlap / 2``
             (the image border is mirror-padded by as much, as in the paper).
         num_classes: K.
@@ -111,19 +140,22 @@ def predict_tiled(
     check_tiling(tile, overlap, multiple)
     height, width = image.shape[:2]
     margin = context_margin(overlap, multiple)
-    step = tile - overlap
-    ys = tile_starts(height + 2 * margin, tile, step)
-    xs = tile_starts(width + 2 * margin, tile, step)
-    full_h, full_w = ys[-1] + tile, xs[-1] + tile
+    # tile_h x tile_w: a side the tile exceeds gets one tile of the padded image's size
+    tile_h, tile_w = (clamp_tile(tile, n, margin, multiple) for n in (height, width))
+    ys = tile_starts(height + 2 * margin, tile_h, tile_h - overlap) if tile_h == tile else [0]
+    xs = tile_starts(width + 2 * margin, tile_w, tile_w - overlap) if tile_w == tile else [0]
+    full_h, full_w = ys[-1] + tile_h, xs[-1] + tile_w
     # mirror padding: the context of border pixels, and whole tiles at the bottom and right
     padded = np.pad(image, [(margin, full_h - height - margin),
                             (margin, full_w - width - margin), (0, 0)], mode="symmetric")
-    window = blend_window(tile, overlap)[..., None]
+    # a side with one tile needs no ramp (nothing to blend with); ramps of other sides do
+    window = np.outer(blend_ramp(tile_h, overlap if len(ys) > 1 else 0),
+                      blend_ramp(tile_w, overlap if len(xs) > 1 else 0))[..., None]
 
     mask = np.empty((height, width), np.uint8)
     probs = np.empty((height, width, num_classes), np.float32) if return_probabilities else None
-    band = np.zeros((tile, full_w, num_classes), np.float32)  # rows [top, top + tile)
-    weight = np.zeros((tile, full_w, 1), np.float32)
+    band = np.zeros((tile_h, full_w, num_classes), np.float32)  # rows [top, top + tile_h)
+    weight = np.zeros((tile_h, full_w, 1), np.float32)
     top = 0
 
     def emit(rows: int) -> None:
@@ -142,15 +174,15 @@ def predict_tiled(
             emit(shift)
             band = np.roll(band, -shift, axis=0)
             weight = np.roll(weight, -shift, axis=0)
-            band[tile - shift:] = 0
-            weight[tile - shift:] = 0
+            band[tile_h - shift:] = 0
+            weight[tile_h - shift:] = 0
             top = y
         for i in range(0, len(xs), batch_size):
             chunk = xs[i:i + batch_size]
-            tiles = np.stack([padded[y:y + tile, x:x + tile] for x in chunk])
+            tiles = np.stack([padded[y:y + tile_h, x:x + tile_w] for x in chunk])
             out = np.asarray(probabilities_fn(tiles), np.float32)
             for x, p in zip(chunk, out, strict=True):
-                band[:, x:x + tile] += p * window
-                weight[:, x:x + tile] += window
-    emit(min(tile, full_h - top))
+                band[:, x:x + tile_w] += p * window
+                weight[:, x:x + tile_w] += window
+    emit(min(tile_h, full_h - top))
     return mask, probs

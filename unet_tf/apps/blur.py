@@ -26,28 +26,46 @@ from unet_tf.predictors import Predictor
 
 
 def keep_indices(keep: Sequence[str | int] | str, class_names: Sequence[str]) -> list[int]:
-    """Class names or indices to keep sharp -> sorted indices (names are case-insensitive).
+    """Class names or indices to keep sharp -> sorted indices.
+
+    A string is a class name (case-insensitive), never an index: ``"0"`` is refused even
+    when the model has a class 0, since a class may be named by a number. Python ints are
+    indices (the command line's ``--keep`` takes names only).
 
     Example:
         >>> keep_indices(["Pet", 2], ["pet", "background", "border"])
         [0, 2]
     """
-    if isinstance(keep, (str, int)):
+    if isinstance(keep, (str, int, np.integer)):
         keep = [keep]
-    lower = [str(n).lower() for n in class_names]
+    names = [str(n) for n in class_names]
+    lower = [n.lower() for n in names]
+    # the example names a subject, not the background, when the model has one
+    example = next((n for n in names if n.lower() != "background"), names[0] if names else "")
     indices = set()
     for item in keep:
-        if isinstance(item, (int, np.integer)) and 0 <= int(item) < len(class_names):
+        if isinstance(item, (int, np.integer)) and not isinstance(item, bool):
+            if not 0 <= int(item) < len(names):
+                raise ValueError(
+                    f"keep={int(item)} is not a class index of this model: its classes are "
+                    f"0..{len(names) - 1} {names}; or name them, e.g. keep=[{example!r}]"
+                )
             indices.add(int(item))
         elif str(item).lower() in lower:
             indices.add(lower.index(str(item).lower()))
         else:
+            text = str(item).strip()
+            if text.isdigit() and int(text) < len(names):  # an index typed as text
+                name = names[int(text)]
+                what = (f"--keep takes class names, not indices: class {text} is {name!r}, "
+                        f"so --keep {name}")
+            else:
+                what = f"keep classes by name, e.g. --keep {example} (keep=[{example!r}])"
             raise ValueError(
-                f"keep={item!r} is not one of the model's classes {list(class_names)} "
-                f"(or an index 0..{len(class_names) - 1})"
-            )
+                f"keep={item!r} is not one of the model's classes {names}; {what}")
     if not indices:
-        raise ValueError(f"keep is empty; name classes to keep sharp from {list(class_names)}")
+        raise ValueError(f"keep is empty; name classes to keep sharp from {names}, e.g. "
+                         f"--keep {example}")
     return sorted(indices)
 
 
@@ -113,7 +131,7 @@ def blur_background(
         image: uint8 RGB [H, W, 3] (or gray / RGBA), or an image file path (read upright
             following its EXIF orientation).
         predictor: any :class:`~unet_tf.Predictor` (.keras, SavedModel, .tflite).
-        keep: class names or indices to keep sharp, e.g. ``["pet"]``.
+        keep: class names (or int indices) to keep sharp, e.g. ``["pet"]``.
         strength: blur sigma as a fraction of the image's shorter side (0.02 = 10 px on a
             500 px photo), so photos of any resolution look alike; 0 disables the blur.
         feather: sigma of the mask's soft edge, as a fraction of the shorter side.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 import tensorflow as tf
 
 from unet_tf.config import DataConfig
@@ -29,6 +31,39 @@ def _find_features(name: str, features) -> tuple[str, str]:
     return image_key, masks[0]
 
 
+def check_dataset_name(name: str) -> None:
+    """Raise DataError naming the closest tfds datasets unless ``name`` is one.
+
+    ``name`` may carry a config and version (``oxford_iiit_pet/cfg:4.0.0``); names with a
+    community namespace (``huggingface:NAME``) are left to ``tfds.load``. Offline: only the
+    datasets that tfds itself registers are listed.
+
+    Example:
+        >>> check_dataset_name("oxford_iiit_pett")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        unet_tf.data.files.DataError: no tfds dataset named 'oxford_iiit_pett'; closest: ...
+    """
+    import tensorflow_datasets as tfds
+    from tensorflow_datasets.core import naming
+
+    try:
+        dataset, _ = naming.parse_builder_name_kwargs(name)
+    except Exception:  # malformed: tfds.load says why
+        return
+    if dataset.namespace:
+        return
+    known = tfds.list_builders(with_community_datasets=False)
+    base = dataset.name
+    if base in known or naming.camelcase_to_snakecase(base) in known:
+        return
+    closest = difflib.get_close_matches(base, known, n=5, cutoff=0.6)
+    raise DataError(
+        f"no tfds dataset named {base!r}; "
+        + (f"closest: {', '.join(closest)}" if closest else
+           "tfds.list_builders() lists all, e.g. oxford_iiit_pet")
+    )
+
+
 def _split_with_subset(split: str, subset: str | None, fraction: float) -> str:
     if subset is None:
         return split
@@ -46,15 +81,18 @@ def load_tfds(name: str, split: str | None, subset: str | None, config: DataConf
 
     split = split or "train"
     tfds_split = _split_with_subset(split, subset, config.validation_fraction)
+    check_dataset_name(name)  # a misspelt name: no download attempt, no list of 450 names
     try:
         dataset, info = tfds.load(
             name, split=tfds_split, with_info=True, shuffle_files=False,
             download=config.download,
         )
     except Exception as exc:
+        # tfds messages can run to hundreds of lines (every dataset name): the first says it
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise DataError(
             f"tfds:{name} split {tfds_split!r} could not be loaded ({type(exc).__name__}: "
-            f"{exc}); tfds needs network access to download it once"
+            f"{first}); tfds needs network access to download it once"
             + ("" if config.download else " (download=False / --no-download was set)")
         ) from exc
     image_key, mask_key = _find_features(name, info.features)
