@@ -4,11 +4,14 @@ pieces of the multi-worker loop (input slices, metrics as Keras computes them)."
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -17,8 +20,17 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+import unet_tf.distributed as distributed
 from unet_tf import DataConfig, TrainConfig, model_preset, train
-from unet_tf.distributed import confusion, keras_scores, make_strategy, worker_batches
+from unet_tf.cli import main
+from unet_tf.distributed import (
+    answers,
+    confusion,
+    keras_scores,
+    make_strategy,
+    wait_for_workers,
+    worker_batches,
+)
 from unet_tf.metrics import segmentation_metrics
 
 SCRIPT = "import sys; from unet_tf.cli import main; sys.exit(main(sys.argv[1:]))"
@@ -209,3 +221,85 @@ def test_loop_metrics_are_the_ones_keras_computes():
     counts = confusion(labels, logits, 3).numpy()
     assert keras_scores(counts, names) == pytest.approx(expected, abs=1e-6)
     assert keras_scores(counts, names, "val_")["val_mean_iou"] == expected["mean_iou"]
+
+
+# --- TF_CONFIG checks and the bounded wait for the cluster (no training, no TensorFlow server)
+
+
+def tf_config(monkeypatch, workers: list[str], index: int, task: str = "worker") -> None:
+    monkeypatch.setenv("TF_CONFIG", json.dumps(
+        {"cluster": {"worker": workers}, "task": {"type": task, "index": index}}))
+
+
+def test_a_task_outside_the_cluster_is_refused(monkeypatch):
+    tf_config(monkeypatch, ["127.0.0.1:2222"], 5)
+    with pytest.raises(ValueError, match=r"TF_CONFIG task index 5 is out of range: its cluster "
+                       r"lists 1 worker task, so the index is 0\.\.0"):
+        make_strategy("auto")
+    tf_config(monkeypatch, ["127.0.0.1:2222", "127.0.0.1:2223"], 0, task="chief")
+    with pytest.raises(ValueError, match="TF_CONFIG names this task 'chief'"):
+        make_strategy("multi-worker")
+
+
+def test_an_unanswering_worker_fails_the_wait_in_time_naming_it(monkeypatch, caplog):
+    mine, missing = free_ports(2)
+    tf_config(monkeypatch, [f"127.0.0.1:{mine}", f"127.0.0.1:{missing}"], 0)
+    monkeypatch.setattr(distributed, "PROGRESS_INTERVAL", 0.5)
+    caplog.set_level(logging.INFO, logger="unet_tf")
+    start = time.monotonic()
+    with pytest.raises(TimeoutError, match=rf"worker 0: worker 1 at 127\.0\.0\.1:{missing} did "
+                       r"not answer within 1\.5 s \(TrainConfig\.cluster_timeout, "
+                       "--cluster-timeout\\)"):
+        make_strategy("multi-worker", cluster_timeout=1.5)
+    assert time.monotonic() - start < 3
+    assert f"waiting for worker 1 at 127.0.0.1:{missing} (" in caplog.text
+    with socket.socket() as again:  # the task's own port is free again for TensorFlow
+        again.bind(("127.0.0.1", mine))
+
+
+def test_the_cli_names_the_worker_that_did_not_answer(monkeypatch, tmp_path, capsys):
+    mine, missing = free_ports(2)
+    tf_config(monkeypatch, [f"127.0.0.1:{mine}", f"127.0.0.1:{missing}"], 0)
+    code = main(["-q", "train", "--strategy", "multi-worker", "--cluster-timeout", "1",
+                 "--precision", "float32", "--jit-compile", "off", "--out",
+                 str(tmp_path / "run")])
+    assert code == 2
+    assert f"worker 1 at 127.0.0.1:{missing} did not answer within 1 s" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_sigterm_stops_the_wait_at_once(monkeypatch):
+    mine, missing = free_ports(2)
+    tf_config(monkeypatch, [f"127.0.0.1:{mine}", f"127.0.0.1:{missing}"], 0)
+    before = signal.getsignal(signal.SIGTERM)
+    threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM)).start()
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt, match="stopped by SIGTERM while waiting for the "
+                       "cluster's workers"):
+        wait_for_workers(60)
+    assert time.monotonic() - start < 2
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_the_wait_ends_when_the_others_answer_and_answers_them_meanwhile(monkeypatch):
+    mine, other = free_ports(2)
+    tf_config(monkeypatch, [f"127.0.0.1:{mine}", f"127.0.0.1:{other}"], 0)
+    errors = []
+
+    def wait():
+        try:
+            wait_for_workers(10)
+        except BaseException as exc:  # noqa: BLE001 (reported by the test)
+            errors.append(exc)
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    deadline = time.monotonic() + 5
+    while not answers("127.0.0.1", mine, 0.5):  # worker 1, waiting in turn, sees worker 0
+        assert time.monotonic() < deadline, "the waiting task's own port never answered"
+        time.sleep(0.05)
+    with socket.socket() as worker_1:
+        worker_1.bind(("127.0.0.1", other))
+        worker_1.listen()
+        waiter.join(5)
+    assert not waiter.is_alive() and errors == []

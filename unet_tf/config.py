@@ -246,6 +246,9 @@ class TrainConfig(Settings):
     # tf.distribute (STRATEGIES): "one" device, "mirrored" (the GPUs of one host),
     # "multi-worker" (the hosts in TF_CONFIG) or "auto"; see unet_tf.distributed
     strategy: str = "auto"
+    # multi-worker: seconds to wait for every TF_CONFIG worker to answer before failing with
+    # their names (TensorFlow itself would wait an hour, deaf to SIGTERM)
+    cluster_timeout: float = 120.0
     # "bfloat16": Keras' mixed_bfloat16 policy while training (bf16 compute, float32
     # weights, loss and saved model): 1.32x on an AVX-512 BF16 CPU, slower without BF16;
     # "auto" (default): bfloat16 where the hardware computes it, else float32
@@ -270,6 +273,9 @@ class TrainConfig(Settings):
         if self.strategy not in STRATEGIES:
             raise ValueError(f"TrainConfig.strategy must be one of {list(STRATEGIES)}; got "
                              f"{self.strategy!r}")
+        if not 0 < self.cluster_timeout < float("inf"):
+            raise ValueError("TrainConfig.cluster_timeout is a number of seconds > 0, e.g. "
+                             f"120; got {self.cluster_timeout!r}")
 
 
 

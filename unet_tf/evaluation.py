@@ -4,7 +4,9 @@ Every image is segmented by a :class:`unet_tf.Predictor` of the Keras model, thr
 functions the SavedModel serves (:mod:`unet_tf.serving`), and scored against its original
 mask at its own size: the numbers are those of the served model, and a model is not
 rewarded for ignoring detail that downscaling removed. Labelled pixels only (the ignore
-label is skipped).
+label is skipped). Classes are matched by name: data of the model's classes in another order
+are remapped, data of other classes (or instance data for a semantic model, and the reverse)
+are refused.
 """
 
 from __future__ import annotations
@@ -13,15 +15,23 @@ import dataclasses
 import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from unet_tf.checkpoint import RunInfo, atomic_write_text, load_run
 from unet_tf.config import DataConfig
-from unet_tf.data import load_source
+from unet_tf.data import Source, class_lookup, load_source, remap_labels
 from unet_tf.data.instances import load_instance_pairs
-from unet_tf.instances import comparison, evaluate_instances, label, make_target, semantic_label
+from unet_tf.instances import (
+    comparison,
+    evaluate_instances,
+    is_instance_model,
+    make_target,
+    object_separator,
+)
+from unet_tf.instances.postprocess import trained_on
 from unet_tf.metrics import confusion_matrix, scores_from_confusion
 from unet_tf.predictors import DEFAULT_OVERLAP
 from unet_tf.predictors.keras_model import KerasPredictor
@@ -57,7 +67,8 @@ def evaluate(
         data_config: the data to evaluate on. None means the run's own validation data
             (its ``validation_data``, or the held-out subset of its training data).
         subset: None (whole split), "training" or "validation" (seeded fraction).
-        out_dir: where to write ``report.json``, ``confusion.png`` and ``predictions.png``.
+        out_dir: where to write ``report.json``, ``confusion.png`` and ``predictions.png``
+            (created if missing; a report already there is replaced; a file is refused).
         tta: average over flips and 90-degree rotations ("flips": flips only).
         num_pictures: examples in ``predictions.png``, spread evenly over the data (the
             first few frames of a video split would all show the same street).
@@ -67,25 +78,30 @@ def evaluate(
         overlap: pixels shared by neighbouring tiles.
 
     Returns:
-        A report: pixel accuracy, mean IoU / Dice, per-class IoU / Dice, confusion matrix;
+        A report: pixel accuracy, mean IoU / Dice, per-class IoU / Dice, confusion matrix
+        (in the model's class order; the data's classes are matched by name);
         on ``instances:`` data also the objects' scores (:func:`unet_tf.instances.
         evaluate_instances`): ``ap_50_95`` (the Data Science Bowl 2018 score), ``ap_50``,
         ``ap_75``, ``aji``, and ``instances.png`` in ``out_dir`` (missed and false objects
         marked). Objects come from :func:`unet_tf.instances.label` for 3-class models and
         from connected components of the foreground for 2-class ones.
 
+    Raises:
+        ValueError: the data's classes are not the model's (by name), or instance data for
+            a model that is not an instance model, or the reverse (see :func:`match_data`).
+
     Example:
         >>> report = evaluate("saved_models/synthetic")  # doctest: +SKIP
         >>> report["mean_iou"]  # doctest: +SKIP
     """
+    if out_dir is not None:  # before the work, not after it
+        check_report_dir(Path(out_dir))
     model, info = load_run(model_path)
     predictor = KerasPredictor.from_model(model, info, model_path, tta=tta)
     if data_config is None:
         data_config, subset = run_validation_data(info)
     source = load_source(data_config, subset=subset, split=split)
-    if tuple(source.class_names) != tuple(info.class_names):
-        logger.warning("data classes %s differ from the model's %s", source.class_names,
-                       info.class_names)
+    lookup, separate = match_data(model_path, info, data_config, source)
     k = len(info.class_names)
     confusion = np.zeros((k, k), np.int64)
     pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -96,9 +112,10 @@ def evaluate(
     for index, (image, labels, ids) in enumerate(examples(data_config, source, subset, split)):
         pred, probabilities = predictor.predict(image, return_probabilities=True, tile=tile,
                                                 overlap=overlap)
+        labels = remap_labels(labels, lookup)
         confusion += confusion_matrix(labels, pred, k)
-        if ids is not None:  # instance data: objects from the probabilities, scored too
-            found = label(probabilities) if k == 3 else semantic_label(probabilities)
+        if ids is not None and separate is not None:  # objects from the probabilities too
+            found = separate(probabilities)
             objects.append((ids, found))
             if index in show:
                 object_pictures.append(comparison(image, ids, found))
@@ -134,6 +151,54 @@ def evaluate(
     return report
 
 
+def match_data(
+    model_path: str | Path, info: RunInfo, config: DataConfig, source: Source
+) -> tuple[np.ndarray | None, Callable[..., np.ndarray] | None]:
+    """Check that ``source`` can score the model; say how its labels and objects are read.
+
+    The data's classes must be the model's, in any order (:func:`unet_tf.data.class_lookup`).
+    Instance data (``instances:DIR``, ``instances-foreground:DIR``) score objects too, so
+    their classes must be the model's in its own order, and ``instances:DIR`` data need an
+    instance model (:func:`unet_tf.instances.is_instance_model`); an instance model is
+    scored on ``instances:DIR`` data only.
+
+    Returns:
+        (the label lookup of :func:`unet_tf.data.remap_labels`, None in the model's order;
+        the object post-processing for instance data, else None).
+
+    Raises:
+        ValueError: the data and the model do not match; the message says what would.
+    """
+    kind = config.spec.partition(":")[0]
+    run = info.to_dict()
+    names = list(info.class_names)
+    if kind == "instances" and not is_instance_model(run):
+        spec = trained_on(run)
+        raise ValueError(
+            f"{model_path} is not an instance model (classes {names}"
+            f"{f', trained on {spec}' if spec else ''}) and {config.spec} holds instance "
+            "data (scored as background / interior / boundary and as objects); evaluate a "
+            "model trained on instances:DIR data on it, and this one on data of its classes"
+        )
+    if kind != "instances" and is_instance_model(run):
+        raise ValueError(
+            f"{model_path} is an instance model (classes {names}, trained on "
+            f"{trained_on(run) or 'instances:DIR data'}): evaluate it on instances:DIR data, "
+            f"which scores its objects too; got --data {config.spec}"
+        )
+    lookup = class_lookup(source.class_names, info.class_names, source.description,
+                          str(model_path))
+    if kind not in INSTANCE_SPECS:
+        return lookup, None
+    if lookup is not None:
+        raise ValueError(
+            f"{source.description} has classes {list(source.class_names)}, the model "
+            f"{model_path} {names} in another order: objects are read from the classes by "
+            "index, so instance data need a model of the same order"
+        )
+    return None, object_separator(run, model_path)
+
+
 def examples(config: DataConfig, source, subset: str | None, split: str | None):
     """(uint8 image, int labels [H, W], instance ids [H, W] or None) at their own size."""
     kind = config.spec.partition(":")[0]
@@ -145,6 +210,23 @@ def examples(config: DataConfig, source, subset: str | None, split: str | None):
     else:
         for image, mask in source.examples:
             yield image.numpy(), mask.numpy()[..., 0], None
+
+
+def check_report_dir(out: Path) -> None:
+    """Refuse a report folder that is a file (or inside one); say when a report is replaced.
+
+    Example:
+        >>> check_report_dir(Path("/nonexistent/report"))
+    """
+    for path in (out, *out.parents):
+        if path.exists():
+            if not path.is_dir():
+                what = "is a file" if path == out else f"is inside {path}, a file"
+                raise ValueError(f"--out {out} {what}; pass a folder for the report (it is "
+                                 "created if missing)")
+            break
+    if (out / "report.json").exists():
+        logger.info("replacing the report in %s", out)
 
 
 def write_report(report: dict, pictures: list, out: Path) -> None:

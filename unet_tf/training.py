@@ -126,7 +126,7 @@ def train(
     out = Path(out_dir)
     settings = resume_settings(model_config, data_config, val_config, train_config)
     # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything
-    strategy = make_strategy(train_config.strategy)
+    strategy = make_strategy(train_config.strategy, train_config.cluster_timeout)
     status = check_run_dir(out, settings, legacy_settings(val_config is not None))
     if not is_chief(strategy):
         # The other workers of a multi-worker run make the same calls as the chief (saving
@@ -340,7 +340,7 @@ def resume_settings(model_config: ModelConfig, data_config: DataConfig,
         "validation_data": val_config.to_dict() if val_config else {},
         "train": {k: v for k, v in train_config.to_dict().items()
                   # how, not what: XLA gives the same losses to float rounding
-                  if k not in ("verbose", "strategy", "jit_compile")},
+                  if k not in ("verbose", "strategy", "jit_compile", "cluster_timeout")},
     }
 
 

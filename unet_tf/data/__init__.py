@@ -31,7 +31,7 @@ from unet_tf.data.instances import (
     load_instances_foreground,
 )
 from unet_tf.data.preprocess import PREPROCESSING, preprocess_image, resize_mask
-from unet_tf.data.source import Source
+from unet_tf.data.source import Source, class_lookup, remap_labels
 from unet_tf.data.synthetic import CLASS_NAMES as SYNTHETIC_CLASS_NAMES
 from unet_tf.data.synthetic import make_arrays
 from unet_tf.data.tfds import load_tfds
@@ -43,11 +43,13 @@ __all__ = [
     "MaskMapping",
     "Source",
     "augment_pair",
+    "class_lookup",
     "load_instance_pairs",
     "load_source",
     "make_dataset",
     "parse_spec",
     "preprocess_image",
+    "remap_labels",
     "resize_mask",
     "unet_weight_map",
     "with_weight_map",
@@ -102,6 +104,9 @@ def parse_spec(spec: str) -> tuple[str, str]:
             f"Unknown data spec {spec!r}; use synthetic, tfds:NAME, oxford-pets:DIR or "
             "folder:DIR (instance label images: instances:DIR or instances-foreground:DIR)"
         )
+    if kind == "synthetic" and spec != kind:
+        raise DataError(f"Data spec {spec!r}: synthetic takes no argument; use synthetic "
+                        "(its number of scenes: --num-examples, DataConfig.num_examples)")
     if kind != "synthetic" and not arg:
         raise DataError(f"Data spec {spec!r} needs an argument, e.g. {kind}:PATH_OR_NAME")
     return kind, arg

@@ -36,7 +36,7 @@ from typing import Any
 
 from unet_tf.checkpoint import CONFIG_FILE, RunInfo, load_run, resolve_model_path
 from unet_tf.config import DataConfig, ExportConfig
-from unet_tf.data import load_source
+from unet_tf.data import class_lookup, load_source, remap_labels
 from unet_tf.deploy.parity import ParityError, format_parity, parity_check
 from unet_tf.deploy.savedmodel import save_saved_model
 from unet_tf.deploy.tflite import (
@@ -77,14 +77,19 @@ def export_data(
     )
 
 
-def raw_examples(config: DataConfig, subset: str | None, limit: int, info: RunInfo):
-    """Up to ``limit`` raw (uint8 image [H, W, C], int32 mask [H, W]) pairs at their own size."""
+def raw_examples(
+    config: DataConfig, subset: str | None, limit: int, info: RunInfo, model: str | Path = "",
+):
+    """Up to ``limit`` raw (uint8 image [H, W, C], int32 mask [H, W]) pairs at their own size.
+
+    Masks hold the model's class indices: the data's classes are matched to the model's by
+    name (:func:`unet_tf.data.class_lookup`); data of other classes raise ``ValueError``.
+    """
     source = load_source(config, subset=subset)
-    pairs = [(image.numpy(), mask.numpy()[..., 0])
+    lookup = class_lookup(source.class_names, info.class_names, source.description,
+                          str(model) or "being exported")
+    pairs = [(image.numpy(), remap_labels(mask.numpy()[..., 0], lookup))
              for image, mask in source.examples.take(limit)]
-    if tuple(source.class_names) != tuple(info.class_names):
-        logger.warning("data classes %s differ from the model's %s", source.class_names,
-                       info.class_names)
     return pairs, source.description
 
 
@@ -109,6 +114,7 @@ def export(
     out_dir: str | Path,
     config: ExportConfig | None = None,
     data: DataConfig | None = None,
+    web_runtime: str | Path | None = None,
 ) -> dict[str, Any]:
     """Export a run (or .keras file) to a SavedModel and TFLite files, checking parity.
 
@@ -118,12 +124,18 @@ def export(
         config: formats, parity and calibration image counts, thresholds, overwrite
             (default: ``ExportConfig()``: SavedModel and TFLite fp32, fp16, int8).
         data: data for int8 calibration (its "training" subset) and the parity check (its
-            "validation" subset). Default: the run's own training and validation data.
+            "validation" subset). Default: the run's own training and validation data. Its
+            classes are matched to the model's by name (another order is remapped).
+        web_runtime: where the "web" format's LiteRT.js comes from (a folder with its two
+            npm tarballs, or a node_modules folder); default: found or downloaded by
+            :func:`unet_tf.web.runtime_dir`.
 
     Returns:
         The export report (also in config.json's "export" section and parity.json).
 
     Raises:
+        ValueError: ``data`` has other classes than the model (checked before anything is
+            converted).
         ParityError: a format is under its threshold; the message holds the numbers, and
             nothing is written.
         ExportError: a conversion failed or produced a non-builtin TFLite op.
@@ -137,12 +149,27 @@ def export(
     out = Path(out_dir)
     keras_path, run_dir = resolve_model_path(model_path)
     check_target(out, run_dir, config.overwrite)
+    runtime = None
+    if "web" in config.formats:  # find or download it now, not after minutes of conversion
+        from unet_tf.web import runtime_dir
+
+        runtime = runtime_dir(web_runtime)
+    elif web_runtime is not None:
+        raise ValueError(f"web_runtime={str(web_runtime)!r} is for the 'web' format; add web "
+                         f"to formats {list(config.formats)}")
 
     start = time.time()
     model, info = load_run(model_path)
     rep_config, rep_subset, parity_config, parity_subset = export_data(info, data)
+    # data of other classes are refused here, before anything is converted or written
     parity_examples, parity_source = raw_examples(parity_config, parity_subset,
-                                                  config.parity_images, info)
+                                                  config.parity_images, info, model_path)
+    representative = None
+    if "int8" in config.tflite_variants:
+        images = [im for im, _ in raw_examples(rep_config, rep_subset,
+                                               config.representative_images, info,
+                                               model_path)[0]]
+        representative = representative_pixels(images, info)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary folder
@@ -159,11 +186,6 @@ def export(
                             "probabilities": "float32 [batch, height, width, classes]"},
             }
             logger.info("export: SavedModel written")
-        representative = None
-        if "int8" in config.tflite_variants:
-            images = [im for im, _ in raw_examples(rep_config, rep_subset,
-                                                   config.representative_images, info)[0]]
-            representative = representative_pixels(images, info)
         tflite = {}
         for variant in config.tflite_variants:
             content = convert_tflite(model, info, variant, representative)
@@ -206,7 +228,7 @@ def export(
             from unet_tf.web import write_web
 
             page_models = [v for v in ("int8", "fp16", "fp32") if v in config.tflite_variants]
-            write_web(tmp, model=page_models, out=tmp / "web")
+            write_web(tmp, model=page_models, out=tmp / "web", runtime=runtime)
             logger.info("export: web page written (loads %s)", tflite_file_name(page_models[0]))
         _replace(tmp, out)
     except BaseException:

@@ -3,7 +3,8 @@
 The semantic U-Net learns background / interior / boundary from instance label images
 (:mod:`unet_tf.instances.targets`, data spec ``instances:DIR``); :func:`label` turns its
 probabilities into objects with a seeded watershed, :func:`semantic_label` is the baseline
-(connected components of the foreground), :func:`evaluate_instances` scores objects (DSB
+(connected components of the foreground), :func:`object_separator` picks one of them for a
+model (refusing one of other classes), :func:`evaluate_instances` scores objects (DSB
 2018 score, AJI) and :func:`write_outputs` writes one image's label image, overlay and
 object table. NumPy, SciPy and scikit-image only: no TensorFlow import.
 
@@ -24,7 +25,14 @@ from unet_tf.instances.metrics import (
     overlaps,
 )
 from unet_tf.instances.pictures import comparison, overlay, unmatched, write_outputs
-from unet_tf.instances.postprocess import foreground_mask, label, object_table, semantic_label
+from unet_tf.instances.postprocess import (
+    foreground_mask,
+    is_instance_model,
+    label,
+    object_separator,
+    object_table,
+    semantic_label,
+)
 from unet_tf.instances.targets import (
     FOREGROUND_CLASS_NAMES,
     INSTANCE_CLASS_NAMES,
@@ -44,8 +52,10 @@ __all__ = [
     "foreground_mask",
     "foreground_target",
     "image_scores",
+    "is_instance_model",
     "label",
     "make_target",
+    "object_separator",
     "object_table",
     "overlaps",
     "overlay",

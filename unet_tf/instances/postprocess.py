@@ -5,14 +5,20 @@ are separated by the boundary class, so thresholded interior probability gives o
 per object; a watershed of the interior probability then grows each marker over the
 foreground (interior + boundary probability), which hands the boundary pixels back to their
 objects. :func:`semantic_label` is the baseline without a boundary class: connected
-components of the foreground, which merge touching objects. SciPy and scikit-image only.
+components of the foreground, which merge touching objects. :func:`object_separator` picks
+one of them for a model from its run's config.json, and refuses a model that has neither
+kind of classes. SciPy and scikit-image only.
 """
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+
+from unet_tf.instances.targets import INSTANCE_CLASS_NAMES
 
 # Probabilities of object pixels (interior + boundary) and of marker pixels (interior). On
 # DSB 2018 training images 0.5 let objects spread past the nuclei and split them into
@@ -160,3 +166,61 @@ def object_table(labels: np.ndarray, probabilities: np.ndarray | None = None) ->
             ),
         })
     return rows
+
+
+def trained_on(config: Mapping[str, Any]) -> str | None:
+    """The data spec a run's config.json records it was trained on (None: not recorded)."""
+    data = config.get("data")
+    return data.get("spec") if isinstance(data, Mapping) else None
+
+
+def is_instance_model(config: Mapping[str, Any]) -> bool:
+    """Whether a run's config.json describes an instance model.
+
+    An instance model learnt background / interior / boundary from ``instances:DIR`` data,
+    which its config.json records under ``data.spec``; a config.json without a recorded
+    spec is judged by its class names alone.
+
+    Example:
+        >>> is_instance_model({"class_names": ["background", "interior", "boundary"],
+        ...                    "data": {"spec": "instances:nuclei"}})
+        True
+        >>> is_instance_model({"class_names": ["pet", "background", "border"]})
+        False
+    """
+    spec = trained_on(config)
+    return tuple(config.get("class_names") or ()) == INSTANCE_CLASS_NAMES and (
+        spec is None or spec.partition(":")[0] == "instances")
+
+
+def object_separator(config: Mapping[str, Any], where: Any) -> Callable[..., np.ndarray]:
+    """The post-processing that separates a model's objects, chosen from its config.json.
+
+    :func:`label` (seeded watershed) for an instance model (:func:`is_instance_model`),
+    :func:`semantic_label` (connected components of every class but 0) for a 2-class model
+    (background / foreground). Any other model would have its classes misread: a 3-class
+    semantic model's second class taken for object interiors, its first for the background.
+
+    Args:
+        config: the run's config.json (``Predictor.config``, ``RunInfo.to_dict()``).
+        where: the model's path, for the message.
+
+    Raises:
+        ValueError: the model is neither an instance model nor a 2-class one.
+
+    Example:
+        >>> object_separator({"class_names": ["background", "foreground"]}, "run").__name__
+        'semantic_label'
+    """
+    names = list(config.get("class_names") or ())
+    if is_instance_model(config):
+        return label
+    if len(names) == 2:
+        return semantic_label
+    spec = trained_on(config)
+    raise ValueError(
+        f"{where} is not an instance model (classes {names}"
+        f"{f', trained on {spec}' if spec else ''}): separating objects needs a model trained "
+        f"on instances:DIR data ({', '.join(INSTANCE_CLASS_NAMES)}) or a 2-class background / "
+        "foreground one; segment images with this one by class (unet-tf predict)"
+    )
