@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -116,10 +117,16 @@ def load_run(path: str | Path):
             f"{run_dir} (plain Keras loads the file itself: keras.saving.load_model)"
         )
     info = RunInfo.load(run_dir)
+    if not zipfile.is_zipfile(model_path):  # Keras would call it "File not found"
+        raise ValueError(
+            f"{model_path} exists ({model_path.stat().st_size} bytes) but Keras cannot load "
+            "it: it is not a complete .keras (zip) file, probably truncated or corrupt (an "
+            "interrupted copy or download); copy it again or train it again"
+        )
     try:
         # safe_mode stays on: a .keras file holding Python code (a Lambda layer) is refused
         model = keras.saving.load_model(model_path, compile=False, safe_mode=True)
-    except Exception as exc:  # truncated zips, bad JSON, unknown layers, Lambda refusals
+    except Exception as exc:  # bad entries or JSON, unknown layers, Lambda refusals
         raise ValueError(f"{model_path}: Keras cannot load this model ({exc})") from exc
     return model, info
 

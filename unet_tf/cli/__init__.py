@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import sys
 from collections.abc import Sequence
 
@@ -30,6 +29,7 @@ from unet_tf.cli.arguments import (
     int_list,
     name_list,
     non_negative_float,
+    port,
     positive_float,
     positive_int,
 )
@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and results")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="also show TensorFlow's own start-up log lines")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train a U-Net with model.fit, then evaluate it",
@@ -101,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "multi-worker (the hosts in TF_CONFIG; run the same command on each), or "
                    "auto: multi-worker with a TF_CONFIG cluster, mirrored with several GPUs, "
                    "else one (default: %(default)s)")
+    p.add_argument("--cluster-timeout", type=positive_float, default=TRAIN.cluster_timeout,
+                   metavar="SECONDS", help="multi-worker: fail, naming them, when TF_CONFIG's "
+                   "workers do not all answer within this time (default: %(default)s)")
     p.add_argument("--precision", choices=PRECISIONS, default=TRAIN.precision,
                    help="bfloat16: mixed precision while training (float32 weights, loss and "
                    "saved model); 1.3x faster on CPUs with AVX-512 BF16 or AMX, slower "
@@ -177,6 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help=("pixel agreement with Keras" if kind == "min-agreement" else
                              "mean IoU vs truth within this of Keras'") + " (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--web-runtime", metavar="PATH",
+                   help="LiteRT.js for the web format, for a machine without network: a folder "
+                   "holding the npm tarballs core-2.5.3.tgz and wasm-utils-2.5.3.tgz of "
+                   "@litertjs, or a node_modules folder (default: downloaded once from npm "
+                   "into the user cache)")
     add_data_arguments(p, default_spec=None)
     p.set_defaults(func=commands.cmd_export)
 
@@ -192,7 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Blur everything but the --keep classes, at the photo's own size and "
         "orientation; write NAME_blur.jpg/png and a side-by-side NAME_blur_figure.png.")
     p.add_argument("--keep", required=True, type=name_list,
-                   help="classes to keep sharp, comma-separated, e.g. pet")
+                   help="class names to keep sharp, comma-separated, e.g. pet")
     add_model_io_arguments(p)
     p.add_argument("--strength", type=non_negative_float, default=0.02,
                    help="blur sigma as a fraction of the shorter side (default: 0.02)")
@@ -215,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Host EXPORT_DIR/web with Python's http.server, cross-origin isolated so "
         "LiteRT.js can use several threads; any static file server works too.")
     p.add_argument("export", metavar="EXPORT_DIR", help="export directory or its web/ folder")
-    p.add_argument("--port", type=positive_int, default=8000, help="(default: %(default)s)")
+    p.add_argument("--port", type=port, default=8000,
+                   help="TCP port, 0 = any free one (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")
     p.add_argument("--no-isolation", action="store_true",
                    help="no COOP/COEP headers (the page then runs on one thread)")
@@ -230,11 +241,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     prints one line naming the file or value and exits with 2; Ctrl-C exits with 130.
     """
     args = build_parser().parse_args(argv)
-    # TensorFlow's C++ start-up chatter buries the output; users can still set it themselves
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     logging.basicConfig(format="%(message)s")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
+        if args.command != "serve-web":  # the others run TensorFlow: start it quietly
+            from unet_tf.quiet import import_tensorflow
+
+            import_tensorflow(verbose=args.verbose)
         return args.func(args)
     except (ValueError, OSError) as exc:
         print(f"unet-tf {args.command}: error: {exc}", file=sys.stderr)

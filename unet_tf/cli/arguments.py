@@ -57,6 +57,18 @@ def non_negative_int(text: str) -> int:
     return whole_number(text, 0)
 
 
+def port(text: str) -> int:
+    """A TCP port, 0..65535 (0: any free one)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number; got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"a TCP port is 0..65535 (0: any free one); got {value}; try 8000")
+    return value
+
+
 def non_negative_float(text: str) -> float:
     try:
         value = float(text)
@@ -178,6 +190,8 @@ def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--trust-model", action="store_true",
                         help="run a SavedModel even if its graph reads or writes files, prints "
                         "or calls Python (refused otherwise; unet-tf exports never do)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs of an earlier run in --out (refused otherwise)")
     add_tile_arguments(parser)
 
 

@@ -48,6 +48,7 @@ def cmd_train(args) -> int:
         weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
         seed=args.seed, verbose=1 if sys.stdout.isatty() else 2, strategy=args.strategy,
         precision=args.precision, jit_compile=args.jit_compile,
+        cluster_timeout=args.cluster_timeout,
     )
     out = Path(args.out) if args.out else default_run_dir(args.data)
     run = train(model, data, training, out, val_config=val)
@@ -86,7 +87,8 @@ def cmd_export(args) -> int:
             for field in dataclasses.fields(ParityThresholds)}),
         overwrite=args.overwrite,
     )
-    report = export(args.model, args.out, config, data=data_config(args) if args.data else None)
+    report = export(args.model, args.out, config, data=data_config(args) if args.data else None,
+                    web_runtime=args.web_runtime)
     print(format_parity(report["parity"]))
     out = Path(report["out"])
     for path in sorted(out.iterdir()):
@@ -103,10 +105,11 @@ def _predictor(args):
 
 
 def cmd_predict(args) -> int:
-    from unet_tf.cli.outputs import predict_files
+    from unet_tf.cli.outputs import plan_outputs, predict_files
 
+    plan_outputs("predict", args.images, args.out, args.overwrite)  # before the model loads
     results = predict_files(_predictor(args), args.images, args.out, tile=args.tile,
-                            overlap=args.overlap)
+                            overlap=args.overlap, overwrite=args.overwrite)
     for result in results:
         shares = ", ".join(f"{n} {100 * v:.1f}%" for n, v in result["fractions"].items())
         print(f"{result['image']}: {shares} -> {result['mask']}, {result['overlay']}")
@@ -114,21 +117,23 @@ def cmd_predict(args) -> int:
 
 
 def cmd_blur(args) -> int:
-    from unet_tf.cli.outputs import blur_files
+    from unet_tf.cli.outputs import blur_files, plan_outputs
 
+    plan_outputs("blur", args.images, args.out, args.overwrite)  # before the model loads
     results = blur_files(_predictor(args), args.images, args.out, keep=args.keep,
                          strength=args.strength, feather=args.feather, tile=args.tile,
-                         overlap=args.overlap)
+                         overlap=args.overlap, overwrite=args.overwrite)
     for result in results:
         print(f"{result['image']} -> {result['result']}, {result['figure']}")
     return 0
 
 
 def cmd_instances(args) -> int:
-    from unet_tf.cli.outputs import instance_files
+    from unet_tf.cli.outputs import instance_files, plan_outputs
 
+    plan_outputs("instances", args.images, args.out, args.overwrite)  # before the model loads
     results = instance_files(_predictor(args), args.images, args.out, min_size=args.min_size,
-                             tile=args.tile, overlap=args.overlap)
+                             tile=args.tile, overlap=args.overlap, overwrite=args.overwrite)
     for result in results:
         print(f"{result['image']}: {result['objects']} objects -> {result['instances']}, "
               f"{result['overlay']}, {result['table']}")

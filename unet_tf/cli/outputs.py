@@ -1,53 +1,198 @@
 """Files the commands write: masks, overlays, blurred photos, one set per input image.
 
 Output names come from the input file names; two inputs with the same name (``a/00.png``
-and ``b/00.png``) get their parent folder's name too, so no output is overwritten.
+and ``b/00.png``) get their parent folder's name too. Every output is a plain file name
+inside the output folder, never a path out of it, whatever the inputs' paths hold (``/``,
+``..``, odd characters). Before anything is written, every input must be a readable image
+file and no output may exist already, unless ``overwrite`` (``--overwrite``) is given; so a
+bad command leaves the output folder as it was.
 """
 
 from __future__ import annotations
 
+import os
+import re
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from unet_tf.imageio import read_image
+from unet_tf.imageio import MAX_PIXELS, read_image
 from unet_tf.predictors import Predictor
 from unet_tf.viz import overlay_with_legend, side_by_side
 
 EXIF_ORIENTATION = 0x0112
+MAX_STEM_BYTES = 160  # file systems allow 255 bytes per name; the suffixes need the rest
+# the files each command writes per input image: stem + suffix ("{ext}": .jpg for JPEG
+# photos, else .png)
+OUTPUT_SUFFIXES = {
+    "predict": ("_mask.png", "_overlay.png"),
+    "blur": ("_blur{ext}", "_blur_figure.png"),
+    "instances": ("_instances.png", "_overlay.png", "_objects.csv"),
+}
+
+
+def _file_name_part(text: str) -> str:
+    """``text`` with anything but letters, digits, ``.``, ``-``, ``_`` replaced by ``_``
+    and no leading dots: never a separator, ``..`` or a hidden file."""
+    return re.sub(r"[^\w.-]+", "_", text).lstrip(".") or "_"
 
 
 def output_stems(paths: Sequence[str | Path]) -> list[str]:
-    """A distinct output stem per input path (parent folders added where names collide).
+    """A distinct output stem per input path: a plain file name, never a path.
+
+    The stem is the file's name without its suffix; where names collide (case-insensitively,
+    as on macOS and Windows), the names of the folders that tell the files apart are added,
+    taken from the absolute paths (so ``..`` is resolved and ``/`` never appears). A file
+    given twice gets ``_1``, ``_2`` ... after its second and later stems.
 
     Example:
         >>> output_stems(["a/00.png", "b/00.png", "c/cat.jpg"])
         ['a_00', 'b_00', 'cat']
+        >>> output_stems(["/x/00.png", "/y/x/00.png", "/x/00.png", "../my photo.jpg"])
+        ['x_00', 'y_x_00', 'x_00_1', 'my_photo']
     """
-    paths = [Path(p) for p in paths]
-    stems = [p.stem for p in paths]
-    depth = 1
-    while len(set(stems)) < len(stems) and depth < 8:
-        counts = {s: stems.count(s) for s in stems}
-        stems = [
-            "_".join([*p.parent.parts[-depth:], p.stem]) if counts[s] > 1 else s
-            for p, s in zip(paths, stems, strict=True)
-        ]
-        depth += 1
-    if len(set(stems)) < len(stems):  # the same file given twice
-        stems = [f"{s}_{i}" for i, s in enumerate(stems)]
+    absolute = [Path(os.path.abspath(p)) for p in paths]
+    unique = list(dict.fromkeys(absolute))
+    folders = [[_file_name_part(part) for part in p.parent.relative_to(p.anchor).parts]
+               for p in unique]
+    names = [_file_name_part(p.stem) for p in unique]
+    stems = list(names)
+    for depth in range(1, max(map(len, folders), default=0) + 1):
+        counts = Counter(s.casefold() for s in stems)
+        if len(counts) == len(stems):
+            break
+        stems = ["_".join([*f[-depth:], name]) if counts[s.casefold()] > 1 else s
+                 for f, name, s in zip(folders, names, stems, strict=True)]
+    stem_of, seen = dict(zip(unique, stems, strict=True)), Counter()
+    stems = []
+    for path in absolute:
+        stems.append(f"{stem_of[path]}_{seen[path]}" if seen[path] else stem_of[path])
+        seen[path] += 1
+    # long folder names: keep the end (the file's own name), within MAX_STEM_BYTES
+    stems = [s.encode()[-MAX_STEM_BYTES:].decode(errors="ignore").lstrip(".") or "_"
+             for s in stems]
+    if len({s.casefold() for s in stems}) < len(stems):  # rare: A/x.png and a/x.png, ...
+        stems = [f"{i}_{s}" for i, s in enumerate(stems)]
     return stems
 
 
+def check_inputs(paths: Sequence[str | Path]) -> None:
+    """Make sure every input is an image file that can be read, before anything is written.
+
+    Only the file's header is read (Pillow's ``Image.open``), so this is quick; a file
+    damaged further in still fails when it is segmented.
+
+    Raises:
+        FileNotFoundError: a path does not exist.
+        ValueError: a path is a folder, not a regular file, or not an image Pillow reads.
+
+    Example:
+        >>> check_inputs(["cat.jpg", "dog.png"])  # doctest: +SKIP
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = max(Image.MAX_IMAGE_PIXELS or 0, MAX_PIXELS)  # as read_image
+    if not paths:
+        raise ValueError("no input images given; pass one or more image files")
+    for path in map(Path, paths):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} does not exist; nothing was written")
+        if path.is_dir():
+            raise ValueError(f"{path} is a folder; pass image files")
+        if not path.is_file():
+            raise ValueError(f"{path} is not a regular file; pass image files")
+        try:
+            with Image.open(path):
+                pass
+        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+            raise ValueError(f"{path}: not a readable image ({exc}); nothing was written"
+                             ) from exc
+
+
+def _check_out_dir(out: Path) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder (it is created if missing)")
+
+
+def output_file(out: Path, name: str) -> Path:
+    """``out / name``, after making sure it resolves to a file directly inside ``out``
+    (a symbolic link to elsewhere is refused too).
+
+    Raises:
+        ValueError: the path would lead out of ``out``.
+    """
+    path = out / name
+    if os.sep in name or (os.altsep and os.altsep in name) or name in (".", ".."):
+        raise ValueError(f"output name {name!r} is not a plain file name")
+    resolved = path.resolve()
+    if resolved.parent != out.resolve():
+        raise ValueError(
+            f"{path} would be written to {resolved}, outside --out {out}; remove that link "
+            "or choose another --out"
+        )
+    return path
+
+
+def plan_outputs(
+    command: str, paths: Sequence[str | Path], out_dir: str | Path, overwrite: bool = False
+) -> list[dict[str, Path]]:
+    """Check inputs and outputs before anything is written; the files each input gets.
+
+    Args:
+        command: ``"predict"``, ``"blur"`` or ``"instances"`` (:data:`OUTPUT_SUFFIXES`).
+        paths: the input images.
+        out_dir: the output folder (it may not exist yet).
+        overwrite: replace outputs of an earlier run instead of refusing.
+
+    Returns:
+        One ``{suffix: path}`` per input, in :data:`OUTPUT_SUFFIXES` order.
+
+    Raises:
+        FileNotFoundError: an input does not exist.
+        FileExistsError: an output exists and ``overwrite`` is False.
+        ValueError: an input is no readable image, ``out_dir`` is a file, or an output
+            would leave ``out_dir`` or replace an input.
+
+    Example:
+        >>> plan_outputs("predict", ["cat.jpg"], "out")  # doctest: +SKIP
+        [{'_mask.png': PosixPath('out/cat_mask.png'), ...}]
+    """
+    out = Path(out_dir)
+    check_inputs(paths)
+    _check_out_dir(out)
+    inputs = {Path(p).resolve() for p in paths}
+    plans = []
+    for path, stem in zip(paths, output_stems(paths), strict=True):
+        ext = ".jpg" if Path(path).suffix.lower() in (".jpg", ".jpeg") else ".png"
+        plan = {suffix: output_file(out, stem + suffix.format(ext=ext))
+                for suffix in OUTPUT_SUFFIXES[command]}
+        for target in plan.values():
+            if target.resolve() in inputs:
+                raise ValueError(f"{target} is also an input image; choose another --out")
+            if not overwrite and (target.exists() or target.is_symlink()):
+                raise FileExistsError(
+                    f"{target} exists (an earlier run's output?); pass --overwrite "
+                    "(overwrite=True) to replace it, or choose another --out")
+        plans.append(plan)
+    return plans
+
+
 def predict_files(
-    predictor: Predictor, paths: Sequence[str | Path], out_dir: str | Path, **predict_options
+    predictor: Predictor,
+    paths: Sequence[str | Path],
+    out_dir: str | Path,
+    overwrite: bool = False,
+    **predict_options,
 ) -> list[dict[str, Any]]:
     """Segment image files; write ``NAME_mask.png`` and ``NAME_overlay.png`` for each.
 
     ``NAME_mask.png`` is a single-channel PNG of class indices at the photo's own (upright)
-    size; ``NAME_overlay.png`` shows the classes in colour with a legend.
+    size; ``NAME_overlay.png`` shows the classes in colour with a legend. Inputs and outputs
+    are checked first (:func:`plan_outputs`): existing outputs are replaced only with
+    ``overwrite``.
 
     Returns:
         One entry per image: its path, size, written files and the fraction of each class.
@@ -57,13 +202,13 @@ def predict_files(
     """
     from PIL import Image
 
-    out = Path(out_dir)
-    make_output_dir(out)
+    plans = plan_outputs("predict", paths, out_dir, overwrite)
+    make_output_dir(Path(out_dir))
     results = []
-    for path, stem in zip(paths, output_stems(paths), strict=True):
+    for path, plan in zip(paths, plans, strict=True):
         image = read_image(path)
         mask = predictor.predict(image, **predict_options)
-        mask_path, overlay_path = out / f"{stem}_mask.png", out / f"{stem}_overlay.png"
+        mask_path, overlay_path = plan["_mask.png"], plan["_overlay.png"]
         Image.fromarray(mask).save(mask_path)
         Image.fromarray(overlay_with_legend(image, mask, predictor.class_names)).save(
             overlay_path)
@@ -86,13 +231,15 @@ def blur_files(
     keep: Sequence[str | int] | str,
     strength: float = 0.02,
     feather: float = 0.01,
+    overwrite: bool = False,
     **predict_options,
 ) -> list[dict[str, Any]]:
     """Blur the background of photos; write ``NAME_blur.EXT`` and ``NAME_blur_figure.png``.
 
     The result keeps the photo's own (upright) size and, for JPEGs, its EXIF data with the
     orientation reset (its pixels are already upright). The figure shows the photo, the
-    soft mask and the result side by side.
+    soft mask and the result side by side. Inputs and outputs are checked first
+    (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``.
 
     Returns:
         One entry per photo: its path, size and the files written.
@@ -102,18 +249,19 @@ def blur_files(
     """
     from PIL import Image
 
-    from unet_tf.apps.blur import blur_background
+    from unet_tf.apps.blur import blur_background, keep_indices
 
-    out = Path(out_dir)
-    make_output_dir(out)
+    keep_indices(keep, predictor.class_names)  # a wrong class name first: nothing is written
+    plans = plan_outputs("blur", paths, out_dir, overwrite)
+    make_output_dir(Path(out_dir))
     results = []
-    for path, stem in zip(paths, output_stems(paths), strict=True):
+    for path, plan in zip(paths, plans, strict=True):
         path = Path(path)
         image = read_image(path)
         result, alpha = blur_background(image, predictor, keep, strength, feather,
                                         return_mask=True, **predict_options)
         jpeg = path.suffix.lower() in (".jpg", ".jpeg")
-        target = out / f"{stem}_blur{'.jpg' if jpeg else '.png'}"
+        target = plan["_blur{ext}"]
         options: dict[str, Any] = {}
         with Image.open(path) as original:
             exif = original.getexif()
@@ -124,7 +272,7 @@ def blur_files(
                     exif[EXIF_ORIENTATION] = 1  # pixels are upright now
                 options["exif"] = exif.tobytes()
         Image.fromarray(result).save(target, **options)
-        figure = out / f"{stem}_blur_figure.png"
+        figure = plan["_blur_figure.png"]
         Image.fromarray(side_by_side([image, alpha, result], ["photo", "mask (kept)",
                                                               "background blurred"])).save(figure)
         results.append({"image": str(path), "size": [int(v) for v in result.shape[:2]],
@@ -137,6 +285,7 @@ def instance_files(
     paths: Sequence[str | Path],
     out_dir: str | Path,
     min_size: int | None = None,
+    overwrite: bool = False,
     **predict_options,
 ) -> list[dict[str, Any]]:
     """Separate objects in images; write ``NAME_instances.png``, ``NAME_overlay.png`` and
@@ -144,25 +293,22 @@ def instance_files(
 
     A 3-class model (background, interior, boundary: trained on ``instances:`` data) gets
     the seeded watershed of :func:`unet_tf.instances.label`; a 2-class model (background,
-    foreground) connected components.
+    foreground) connected components; any other model is refused
+    (:func:`unet_tf.instances.object_separator`). Inputs and outputs are checked first
+    (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``.
 
     Example:
         >>> instance_files(Predictor.from_path("run"), ["cells.png"], "out")  # doctest: +SKIP
     """
-    from unet_tf.instances import INSTANCE_CLASS_NAMES, label, semantic_label, write_outputs
+    from unet_tf.instances import object_separator, write_outputs
 
-    if predictor.num_classes not in (2, 3):
-        raise ValueError(
-            f"{predictor.path}: separating objects needs a model of background / interior / "
-            f"boundary ({', '.join(INSTANCE_CLASS_NAMES)}: trained on instances:DIR data) or "
-            f"background / foreground; this one has classes {list(predictor.class_names)}"
-        )
-    separate = label if predictor.num_classes == 3 else semantic_label
+    separate = object_separator(predictor.config, predictor.path)  # refuses other models
     options = {} if min_size is None else {"min_size": min_size}
+    plan_outputs("instances", paths, out_dir, overwrite)
     out = Path(out_dir)
     make_output_dir(out)
     results = []
-    for path, stem in zip(paths, output_stems(paths), strict=True):
+    for path, stem in zip(paths, output_stems(paths), strict=True):  # the names planned
         image = read_image(path)
         _, probabilities = predictor.predict(image, return_probabilities=True,
                                              **predict_options)
@@ -176,6 +322,5 @@ def instance_files(
 
 def make_output_dir(out: Path) -> None:
     """Create the output folder, or say clearly why it cannot be."""
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} is a file; give a folder (it is created if missing)")
+    _check_out_dir(out)
     out.mkdir(parents=True, exist_ok=True)
