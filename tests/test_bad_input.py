@@ -291,6 +291,7 @@ def test_a_trusted_savedmodel_runs_and_its_side_effects_are_real(ctx, capsys):
     assert ctx.marker.read_text() == "written by a model"  # why it must be asked for
 
 
+@pytest.mark.slow  # a CLI training run, ~10 s
 def test_a_gray_first_image_in_a_colour_folder_trains_in_colour(ctx, capsys):
     out = ctx.base / "gray_run"
     argv = folder(ctx, "gray_first", "--mask-values", "0,1", "--out", str(out))

@@ -4,14 +4,28 @@ import pytest
 
 from unet_tf.cli import main
 
+COMMANDS = ("train", "evaluate", "export", "predict", "blur", "instances", "serve-web")
 
-def test_help_lists_every_subcommand(capsys):
+
+def test_help_lists_every_subcommand_with_what_it_does(capsys):
+    import argparse
+
+    from unet_tf.cli import build_parser
+
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(COMMANDS)  # a new command is documented here too
     with pytest.raises(SystemExit) as exit_info:
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("train", "evaluate"):
-        assert command in out
+    summaries = {action.dest: action.help for action in sub._choices_actions}
+    for command in COMMANDS:
+        assert summaries[command] and summaries[command] in " ".join(out.split()), command
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0, command
+        assert f"usage: unet-tf {command}" in capsys.readouterr().out, command
 
 
 def test_train_help_documents_data_specs(capsys):
@@ -21,6 +35,7 @@ def test_train_help_documents_data_specs(capsys):
     assert "oxford-pets:DIR" in out and "--image-size" in out and "--epochs" in out
 
 
+@pytest.mark.slow  # a CLI training run, ~10 s
 def test_train_then_evaluate_end_to_end(tmp_path, capsys):
     run = tmp_path / "run"
     code = main(["-q", "train", "--preset", "tiny", "--epochs", "1", "--num-examples", "16",
@@ -41,6 +56,7 @@ def test_train_then_evaluate_end_to_end(tmp_path, capsys):
     assert (tmp_path / "eval" / "confusion.png").stat().st_size > 0
 
 
+@pytest.mark.slow  # a CLI training run, ~10 s
 def test_no_batch_norm_trains_the_paper_block(tmp_path, capsys):
     import keras
 
@@ -55,6 +71,7 @@ def test_no_batch_norm_trains_the_paper_block(tmp_path, capsys):
     assert model.get_layer("enc1_conv1").use_bias
 
 
+@pytest.mark.slow  # a CLI training run, ~10 s
 def test_output_stride_and_jit_compile_flags_reach_the_saved_config(tmp_path):
     run = tmp_path / "run"
     assert main(["-q", "train", "--preset", "tiny", "--output-stride", "2", "--epochs", "1",

@@ -16,25 +16,44 @@ from unet_tf.cli import main
 from unet_tf.deploy import ExportError, ParityError, convert_tflite
 from unet_tf.deploy.tflite import check_builtin_ops, tflite_operators
 
+pytestmark = pytest.mark.slow  # a trained model, its SavedModel and TFLite conversions
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     return trained_export(tmp_path_factory)
 
 
-def test_every_format_meets_the_strict_parity_thresholds(exported):
-    _, out, report = exported
-    parity = report["parity"]
-    formats = parity["formats"]
-    assert parity["passed"] and parity["images"] == 16
-    assert set(formats) == {"savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8"}
-    assert formats["savedmodel"]["agreement"] >= 0.999
-    assert formats["tflite-fp32"]["agreement"] >= 0.999
-    assert formats["tflite-fp16"]["agreement"] >= 0.995
-    keras_iou = parity["keras"]["mean_iou_vs_truth"]
-    assert abs(formats["tflite-int8"]["mean_iou_vs_truth"] - keras_iou) <= 0.01
+def test_every_format_gives_the_keras_masks_on_scenes_the_check_never_saw(exported):
+    """Measured here, not read from the report: each exported file run by its own runtime
+    on new scenes, against the Keras model and the scenes' true masks."""
+    from unet_tf.data.synthetic import make_arrays
+    from unet_tf.metrics import confusion_matrix, scores_from_confusion
+
+    run, out, report = exported
+    images, truths = make_arrays(6, seed=123, size=80)  # another seed and size than export's
+    files = {"savedmodel": out / "saved_model", **{
+        f"tflite-{q}": out / f"model_{q}.tflite" for q in ("fp32", "fp16", "int8")}}
+    assert set(report["parity"]["formats"]) == set(files)
+    keras_predictor = Predictor.from_path(run)
+    expected = [keras_predictor.predict(image) for image in images]
+    classes = keras_predictor.class_names
+
+    def scores(masks):
+        agreement = np.mean([np.mean(m == e) for m, e in zip(masks, expected, strict=True)])
+        confusion = sum(confusion_matrix(t[..., 0], m, len(classes))
+                        for t, m in zip(truths, masks, strict=True))
+        return agreement, scores_from_confusion(confusion, classes)["mean_iou"]
+
+    _, keras_iou = scores(expected)
     assert keras_iou > 0.2  # a model that learned something, so the comparison means something
-    assert json.loads((out / "parity.json").read_text())["formats"].keys() == formats.keys()
+    for name, path in files.items():
+        predictor = Predictor.from_path(path)
+        agreement, iou = scores([predictor.predict(image) for image in images])
+        minimum = {"tflite-fp16": 0.995, "tflite-int8": 0.9}.get(name, 0.999)
+        assert agreement >= minimum, (name, agreement)
+        assert abs(iou - keras_iou) <= (0.02 if name == "tflite-int8" else 0.005), (name, iou)
+    assert json.loads((out / "parity.json").read_text())["formats"].keys() == files.keys()
 
 
 def test_tflite_files_hold_builtin_ops_only_and_take_pixels(exported):

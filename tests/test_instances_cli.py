@@ -9,6 +9,8 @@ from PIL import Image
 
 from unet_tf.cli import main
 
+pytestmark = pytest.mark.slow  # a CLI training run and the shared trained model
+
 
 def nuclei_folder(root, count=8, size=64):
     """Bright discs (some touching) on a dark noisy background, with their 16-bit ids."""

@@ -11,6 +11,8 @@ from unet_tf.imageio import as_rgb, read_image
 from unet_tf.tiling import tile_starts
 from unet_tf.viz import overlay_with_legend
 
+pytestmark = pytest.mark.slow  # the shared trained model and its export (tests/_models.py)
+
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):

@@ -122,6 +122,7 @@ def test_ctrl_c_saves_a_resumable_run_and_exits_130(tmp_path, reference, capsys)
     assert_same_run(run, reference)
 
 
+@pytest.mark.slow  # a training run, ~10 s
 def test_a_diverging_run_stops_keeps_the_last_good_model_and_exits_2(tmp_path, capsys):
     run = tmp_path / "run"
     assert main(train_args(run, "--learning-rate", "1e6")) == 2
