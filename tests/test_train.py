@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -112,7 +113,11 @@ def test_class_weights_dice_and_seed_make_a_repeatable_run(tmp_path, caplog):
     speeds = [r.getMessage() for r in caplog.records if "images/s training" in r.getMessage()]
     assert len(speeds) == 2 and speeds[1].startswith("epoch 2: ")
     saved = json.loads((a / "config.json").read_text())
-    assert saved["train_images_per_second"] > 0
+    # config.json keeps the median of the epochs' rates: images / training seconds, as logged
+    logged = [re.search(r"\((\d+) images in ([\d.]+) s", line).groups() for line in speeds]
+    assert {int(n) for n, _ in logged} == {13}  # 16 scenes less the 3 held out for validation
+    rates = [int(n) / max(float(sec), 0.05) for n, sec in logged]
+    assert saved["train_images_per_second"] == pytest.approx(np.median(rates), rel=0.25)
     b = train(model_preset("tiny"), data, cfg, tmp_path / "b")
     ha = json.loads((a / "history.json").read_text())
     hb = json.loads((b / "history.json").read_text())
