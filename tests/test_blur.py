@@ -83,7 +83,7 @@ def test_exif_orientation_and_size_are_kept(tmp_path):
 def test_cli_blur_on_a_scene_keeps_its_size(tmp_path_factory, tmp_path, capsys):
     _, out, _ = trained_export(tmp_path_factory)
     [photo] = scene_files(tmp_path / "in", 1, size=120)
-    code = main(["-q", "blur", "--model", str(out), "--keep", "disc,square", str(photo),
+    code = main(["-q", "blur", "--model", str(out), "--keep", "background", str(photo),
                  "--out", str(tmp_path), "--strength", "0.03", "--tile", "64"])
     assert code == 0
     assert "_blur.png" in capsys.readouterr().out
@@ -97,16 +97,18 @@ def test_cli_blur_on_a_scene_keeps_its_size(tmp_path_factory, tmp_path, capsys):
     from unet_tf import Predictor
 
     mask = Predictor.from_path(out).predict(before, tile=64)
-    kept = np.isin(mask, [1, 2])
+    kept = mask == 0  # the background is kept sharp here; the shapes are blurred
     assert 0.05 < kept.mean() < 0.95, kept.mean()
-    inside = ndimage.binary_erosion(kept, iterations=8)
-    outside = ndimage.binary_erosion(~kept, iterations=8)
-    assert inside.any() and outside.any()
-    np.testing.assert_array_equal(after[inside], before[inside])
-    # detail: the change from each pixel to its right neighbour
+    inside = ndimage.binary_erosion(kept, iterations=6)  # past the feathered edge
+    outside = ndimage.binary_erosion(~kept, iterations=2)
+    assert inside.sum() > 100 and outside.sum() > 50, (inside.sum(), outside.sum())
+    # detail: the change from each pixel to its right neighbour, kept where the model keeps
+    # (its soft probabilities, not the argmax, weigh the blur) and lost where it does not
     d_before, d_after = (np.abs(np.diff(a.astype(float), axis=1)).sum(-1) for a in (before, after))
-    outside = outside[:, 1:]
-    assert d_after[outside].mean() < 0.5 * d_before[outside].mean()
+    inside, outside = inside[:, 1:], outside[:, 1:]
+    kept_detail = d_after[inside].mean() / d_before[inside].mean()
+    lost_detail = d_after[outside].mean() / d_before[outside].mean()
+    assert kept_detail > lost_detail + 0.2 and lost_detail < 0.6, (kept_detail, lost_detail)
     assert (tmp_path / f"{photo.stem}_blur_figure.png").exists()
     assert main(["blur", "--model", str(out), "--keep", "dog", str(photo),
                  "--out", str(tmp_path), "--overwrite"]) == 2
