@@ -25,7 +25,7 @@ from PIL import Image
 
 from unet_tf import RunInfo, build_unet, model_preset
 from unet_tf.cli import main
-from unet_tf.config import MODEL_PRESETS, ModelConfig
+from unet_tf.config import DEFAULT_PRESET, MODEL_PRESETS, ModelConfig
 from unet_tf.data import PREPROCESSING
 from unet_tf.deploy.savedmodel import save_saved_model
 from unet_tf.predictors.trust import (
@@ -240,11 +240,20 @@ def variants() -> list[tuple[str, ModelConfig]]:
     return [(name, config) for config, name in found.items()]
 
 
-def derived_allow_lists(folder: Path) -> dict[str, set[str]]:
+def sample_variants() -> list[tuple[str, ModelConfig]]:
+    """Two variants between them holding every kind of block: the default preset (stride-2
+    stem, batch norm) and a residual, batch-norm-free, one-channel paper-stride tiny one."""
+    tiny = dataclasses.replace(MODEL_PRESETS["tiny"], base_filters=4, residual=True,
+                               batch_norm=False, output_stride=1, input_channels=1)
+    default = dataclasses.replace(MODEL_PRESETS[DEFAULT_PRESET], base_filters=4)
+    return [("default", default), ("tiny residual no-BN gray", tiny)]
+
+
+def derived_allow_lists(folder: Path, chosen=None) -> dict[str, set[str]]:
     """{part: ops} of unet_tf's SavedModels (resized and native) and Keras' export of every
-    variant."""
+    variant (or of the ``chosen`` ones)."""
     found: dict[str, set[str]] = {part: set() for part in PARTS}
-    for i, (_, config) in enumerate(variants()):
+    for i, (_, config) in enumerate(chosen or variants()):
         model = build_unet(config)
         paths = [save_saved_model(model, run_info(config, native), folder / f"{i}_{native}")
                  for native in (False, True)]
@@ -267,12 +276,13 @@ CONSTANTS = {"serving": "ALLOWED_OPS", "save": "SAVE_OPS", "restore": "RESTORE_O
 
 
 @pytest.mark.slow
-def test_the_allow_lists_are_what_every_unet_variant_uses(tmp_path):
-    """Fails after a TF / Keras upgrade or a model change that alters the ops; its message
-    holds the new literals for trust.py."""
-    derived = derived_allow_lists(tmp_path)
+def test_every_op_our_exports_use_is_allowed(tmp_path):
+    """Fails after a TF / Keras upgrade or a model change that adds ops; its message holds the
+    new literals for trust.py. Two variants here (~40 s); `python tests/test_trust.py`
+    derives the lists from all of them (~5 minutes) and prints them."""
+    derived = derived_allow_lists(tmp_path, sample_variants())
     frozen = {part: set(ops) for part, ops in PARTS.items()}
-    assert derived == frozen, "\n".join(
+    assert all(derived[part] <= frozen[part] for part in PARTS), "\n".join(
         [f"{part}: new {sorted(derived[part] - frozen[part])}, unused "
          f"{sorted(frozen[part] - derived[part])}" for part in PARTS]
         + [literal(CONSTANTS[part], derived[part]) for part in PARTS])
