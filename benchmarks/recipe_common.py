@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -38,6 +39,20 @@ def parse_args(description: str, epochs: int) -> argparse.Namespace:
 
 def machine() -> str:
     return f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU"
+
+
+def cpu() -> dict:
+    """The CPU model and its vector extensions (``lscpu``)."""
+    try:
+        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return {"model": "unknown", "flags": []}
+    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    flags = fields.get("Flags", "").split()
+    return {
+        "model": fields.get("Model name", "unknown").strip(),
+        "flags": sorted(f for f in flags if f == "avx2" or f.startswith("avx512")),
+    }
 
 
 def evaluate_run(run: Path, name: str, **kwargs) -> dict:

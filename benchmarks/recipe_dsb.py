@@ -33,12 +33,11 @@ from __future__ import annotations
 import functools
 import itertools
 import json
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
-from recipe_common import ROOT, parse_args, run_summary, write_results
+from recipe_common import ROOT, cpu, parse_args, run_summary, write_results
 
 from unet_tf import AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
@@ -62,20 +61,6 @@ GRIDS = {
     "instances-foreground": {"foreground_threshold": (0.5, 0.6, 0.7, 0.8, 0.9),
                              "min_size": (8, 30)},
 }
-
-
-def cpu() -> dict:
-    """The CPU model and its vector extensions (``lscpu``)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"model": "unknown", "flags": []}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {
-        "model": fields.get("Model name", "unknown").strip(),
-        "flags": sorted(f for f in flags if f == "avx2" or f.startswith("avx512")),
-    }
 
 
 def probability_function(run: Path):

@@ -4,7 +4,8 @@ import pytest
 
 from unet_tf.cli import main
 
-COMMANDS = ("train", "evaluate", "export", "predict", "blur", "instances", "serve-web")
+COMMANDS = ("train", "evaluate", "export", "predict", "blur", "instances", "tune", "models",
+            "serve-web")
 
 
 def test_help_lists_every_subcommand_with_what_it_does(capsys):

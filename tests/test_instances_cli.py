@@ -88,3 +88,64 @@ def test_instances_refuses_a_model_of_other_classes(tmp_path_factory, tmp_path, 
     [image] = scene_files(tmp_path, 1)
     assert main(["instances", "--model", str(run), str(image), "--out", str(tmp_path)]) == 2
     assert "separating objects needs a model" in capsys.readouterr().err
+
+
+def test_tune_stores_thresholds_that_instances_and_evaluate_then_use(nuclei_run, tmp_path,
+                                                                     capsys):
+    import shutil
+
+    from unet_tf.instances import label
+    from unet_tf.predictors import Predictor
+
+    root, trained = nuclei_run
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)  # the module's run stays untuned for the other tests
+    assert main(["-q", "tune", str(run), "--data", f"instances:{root}", "--subset", "training",
+                 "--images", "4"]) == 0
+    assert "AP@[.5:.95]" in capsys.readouterr().out
+    stored = json.loads((run / "config.json").read_text())["postprocess"]
+    assert stored["tuned_on"]["images"] == 4 and stored["tuned_on"]["subset"] == "training"
+    assert stored["tta"] is False
+    params = {k: stored[k] for k in ("interior_threshold", "foreground_threshold", "min_size")}
+    image = root / "images" / "n1.png"
+    assert main(["-q", "instances", "--model", str(run), str(image), "--out",
+                 str(tmp_path / "out")]) == 0
+    written = np.asarray(Image.open(tmp_path / "out" / "n1_instances.png"))
+    _, probabilities = Predictor.from_path(run).predict(np.asarray(Image.open(image).convert(
+        "RGB")), return_probabilities=True)
+    np.testing.assert_array_equal(written, label(probabilities, **params))
+    # evaluate scores the stored settings: the same AP as the tuning's own on those images
+    assert main(["-q", "evaluate", "--model", str(run), "--data", f"instances:{root}",
+                 "--subset", "training", "--out", str(tmp_path / "eval")]) == 0
+    report = json.loads((tmp_path / "eval" / "report.json").read_text())
+    if report["examples"] == 4:
+        assert abs(report["ap_50_95"] - stored["tuned_on"]["ap_50_95"]) < 1e-3
+
+
+def test_train_init_freezes_the_encoder_then_trains_all_of_it(nuclei_run, tmp_path):
+    import keras
+
+    root, run = nuclei_run
+    start = keras.saving.load_model(run / "model.keras", compile=False)
+
+    def fine_tune(epochs, out):
+        assert main(["-q", "train", "--init", str(run), "--data",
+                     f"instances-foreground:{root}", "--resolution", "native", "--image-size",
+                     "32", "--epochs", str(epochs), "--freeze-encoder-epochs", "1",
+                     "--batch-size", "4", "--precision", "float32", "--jit-compile", "off",
+                     "--checkpoint", "last", "--no-evaluate", "--out", str(out)]) == 0
+        return keras.saving.load_model(out / "model.keras", compile=False)
+
+    def same(a, b, name):
+        return all(np.array_equal(x, y) for x, y in zip(
+            a.get_layer(name).get_weights(), b.get_layer(name).get_weights(), strict=True))
+
+    frozen = fine_tune(1, tmp_path / "frozen")
+    assert frozen.output_shape[-1] == 2  # background / foreground: a new head
+    tuned, first = (json.loads((d / "config.json").read_text())["model"]
+                    for d in (tmp_path / "frozen", run))
+    assert {**tuned, "num_classes": 3} == first  # the init model's architecture
+    assert same(frozen, start, "enc1_conv1") and same(frozen, start, "enc1_bn1")
+    assert not same(frozen, start, "dec1_up")  # the decoder trained meanwhile
+    thawed = fine_tune(2, tmp_path / "thawed")
+    assert not same(thawed, start, "enc1_conv1")  # epoch 2 trains the encoder too

@@ -84,8 +84,11 @@ class RunInfo:
 
 
 def resolve_model_path(path: str | Path) -> tuple[Path, Path]:
-    """Return (model.keras path, run directory) for a run directory or a .keras file."""
-    path = Path(path)
+    """Return (model.keras path, run directory) for a run directory, a .keras file or the
+    name of a shipped model (:func:`unet_tf.models.resolve`)."""
+    from unet_tf.models.registry import resolve
+
+    path = resolve(path)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; expected a run directory or a .keras "
                                 "file")

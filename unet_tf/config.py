@@ -259,8 +259,18 @@ class TrainConfig(Settings):
     # (1.2x), for runs long enough to repay its compilation; off on AVX-512 CPUs (0.8x) and
     # under tf.distribute; Keras' own choice on GPUs (unet_tf.xla.resolve_jit_compile)
     jit_compile: str = "auto"
+    # fine-tuning: start from this model's weights (a shipped model's name or a run / .keras
+    # path) and architecture; a new head when the data's classes differ (unet_tf.finetune)
+    init: str | None = None
+    freeze_encoder_epochs: int = 0  # with init: the enc* layers frozen for these first epochs
 
     def __post_init__(self) -> None:
+        if self.freeze_encoder_epochs and not self.init:
+            raise ValueError("TrainConfig.freeze_encoder_epochs needs init (the model whose "
+                             "encoder to keep); got init=None")
+        if not 0 <= self.freeze_encoder_epochs <= self.epochs:
+            raise ValueError("TrainConfig.freeze_encoder_epochs must be 0..epochs "
+                             f"({self.epochs}); got {self.freeze_encoder_epochs}")
         if self.jit_compile not in JIT_COMPILE:
             raise ValueError(f"TrainConfig.jit_compile must be one of {list(JIT_COMPILE)}; got "
                              f"{self.jit_compile!r}")

@@ -54,7 +54,7 @@ def evaluate(
     data_config: DataConfig | None = None,
     subset: str | None = None,
     out_dir: str | Path | None = None,
-    tta: bool | str = False,
+    tta: bool | str | None = None,
     num_pictures: int = 6,
     split: str | None = None,
     tile: int | None = None,
@@ -69,7 +69,9 @@ def evaluate(
         subset: None (whole split), "training" or "validation" (seeded fraction).
         out_dir: where to write ``report.json``, ``confusion.png`` and ``predictions.png``
             (created if missing; a report already there is replaced; a file is refused).
-        tta: average over flips and 90-degree rotations ("flips": flips only).
+        tta: average over flips and 90-degree rotations ("flips": flips only; False:
+            none). None: the run's stored choice (``unet-tf tune``), else none. Objects of
+            instance data come from the run's stored post-processing too.
         num_pictures: examples in ``predictions.png``, spread evenly over the data (the
             first few frames of a video split would all show the same street).
         split: the source's split (overrides ``data_config.split``), e.g. "val".
@@ -128,7 +130,7 @@ def evaluate(
         "examples": source.size,
         "resolution": list(info.input_size),
         "scored_at": "native",
-        "tta": tta,
+        "tta": predictor.tta,
         "tile": tile,
         **scores_from_confusion(confusion, info.class_names),
         "confusion": confusion.tolist(),

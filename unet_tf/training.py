@@ -60,6 +60,7 @@ from unet_tf.distributed import (
     task_name,
     weights_fingerprint,
 )
+from unet_tf.finetune import FreezeEncoder, copy_weights, initial_config
 from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
@@ -173,6 +174,14 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
     model_config = dataclasses.replace(
         model_config, num_classes=len(class_names), input_channels=source.channels
     )
+    start_from = None
+    if train_config.init:  # its architecture, not model_config's, and its weights
+        model_config, start_from = initial_config(train_config.init, class_names,
+                                                  source.channels)
+        check_input_size(*(data_config.augment.crop or data_config.image_size), model_config)
+        if train_config.freeze_encoder_epochs and is_multi_worker(strategy):
+            raise ValueError("freeze_encoder_epochs is not supported with the multi-worker "
+                             "strategy; fine-tune on one host")
     logger.info("train: %s (%d examples)", source.description, source.size)
     logger.info("validation: %s (%d examples)", val_source.description, val_source.size)
 
@@ -230,6 +239,8 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         logger.warning("resuming the %s run in %s after epoch %d of %d; delete %s to start "
                        "over", status, out, done, train_config.epochs, out)
     weights = [float(w) for w in weights] if weights is not None else None
+    if start_from is not None and not done:  # a resumed run restores its own backup
+        copy_weights(model, start_from)
 
     def info(hist: dict[str, list[float]], state: str) -> RunInfo:
         return run_info(model, model_config, class_names, data_config, val_config,
@@ -253,6 +264,8 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         speed,
         RunBackup(dest, restore_from=out),  # last: the commit point of an epoch
     ]
+    if train_config.freeze_encoder_epochs:
+        callbacks.insert(1, FreezeEncoder(train_config.freeze_encoder_epochs, done))
     if train_config.early_stopping_patience:
         callbacks.append(ResumedEarlyStopping(
             history, out / MODEL_FILE if train_config.checkpoint == "best" else None,

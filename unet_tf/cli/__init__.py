@@ -68,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-split", help="split of the validation data, e.g. val or test")
     p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(MODEL_PRESETS),
                    help="model size (default: %(default)s)")
+    p.add_argument("--init", metavar="MODEL",
+                   help="fine-tune: start from this model's weights and architecture (a "
+                   "shipped name such as nuclei, or a run directory / .keras file); its head "
+                   "is replaced when --data has other classes (the preset flags are ignored)")
+    p.add_argument("--freeze-encoder-epochs", type=int, default=0, metavar="N",
+                   help="with --init: keep the encoder frozen for the first N epochs "
+                   "(default: %(default)s)")
     p.add_argument("--base-filters", type=positive_int, help="override the preset's base filters")
     p.add_argument("--depth", type=positive_int, help="override the preset's depth")
     p.add_argument("--residual", action="store_true", help="residual conv blocks")
@@ -149,9 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
                        "and predictions.png. Without --data, use the run's validation data.")
     p.add_argument("--model", required=True, help="run directory or .keras file")
     add_data_arguments(p, default_spec=None)
-    p.add_argument("--tta", nargs="?", const="all", choices=["all", "flips"],
+    p.add_argument("--tta", nargs="?", const="all", choices=["all", "flips", "none"],
                    help="average over flips and 90-degree rotations ('all', the default "
-                   "when given) or over flips only ('flips': photos with an up)")
+                   "when given) or over flips only ('flips': photos with an up); 'none' "
+                   "turns off what the model stores (default: the model's stored choice)")
     add_tile_arguments(p)
     p.add_argument("--out", help="report folder")
     p.set_defaults(func=commands.cmd_evaluate)
@@ -216,9 +224,38 @@ def build_parser() -> argparse.ArgumentParser:
         "the objects (seeded watershed); write NAME_instances.png (16-bit labels), "
         "NAME_overlay.png and NAME_objects.csv (area, centroid, mean probability).")
     p.add_argument("--min-size", type=positive_int,
-                   help="drop objects of fewer pixels (default: the library's)")
+                   help="drop objects of fewer pixels (default: the model's stored value "
+                   "from unet-tf tune, else the library's)")
+    for name, what in (("interior", "interior probability of an object's seed pixels"),
+                       ("foreground", "probability of object pixels")):
+        p.add_argument(f"--{name}-threshold", type=fraction, metavar="P",
+                       help=f"{what} (default: the model's stored value, else the library's)")
     add_model_io_arguments(p)
     p.set_defaults(func=commands.cmd_instances)
+
+    p = sub.add_parser(
+        "tune", help="choose an instance model's thresholds and store them with it",
+        epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Grid-search the object post-processing (interior and foreground "
+        "thresholds, minimum size) of an instance model by AP@[.5:.95] on images it is not "
+        "scored on, and write the best, with the TTA choice, into its config.json, where "
+        "instances, evaluate and export use it. Without --data: the run's held-out "
+        "validation images (--subset training: its training images, for when the held-out "
+        "ones are your test set); with --data: those images (--subset to pick a part).")
+    p.add_argument("model", metavar="RUN", help="run directory or shipped model name")
+    p.add_argument("--images", type=positive_int, default=30,
+                   help="a seeded sample of this many images (default: %(default)s)")
+    p.add_argument("--tta", choices=["all", "flips", "none"], default="none",
+                   help="test-time augmentation to tune with and store (default: none)")
+    p.add_argument("--dry-run", action="store_true", help="print the choice, store nothing")
+    add_data_arguments(p, default_spec=None)
+    p.set_defaults(func=commands.cmd_tune)
+
+    p = sub.add_parser(
+        "models", help="list the shipped models (use them by name: --model NAME)",
+        description="The pretrained models in saved_models/ (or $UNET_TF_MODELS): task, "
+        "classes, input, dev score and licence; each works as --model NAME.")
+    p.set_defaults(func=commands.cmd_models)
 
     p = sub.add_parser(
         "serve-web", help="serve an export's browser page (unet-tf export --formats ...,web)",
@@ -244,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="%(message)s")
     logger.setLevel(logging.WARNING if args.quiet else logging.INFO)
     try:
-        if args.command != "serve-web":  # the others run TensorFlow: start it quietly
+        if args.command not in ("serve-web", "models"):  # these run TensorFlow: quietly
             from unet_tf.quiet import import_tensorflow
 
             import_tensorflow(verbose=args.verbose)

@@ -48,7 +48,8 @@ def cmd_train(args) -> int:
         weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
         seed=args.seed, verbose=1 if sys.stdout.isatty() else 2, strategy=args.strategy,
         precision=args.precision, jit_compile=args.jit_compile,
-        cluster_timeout=args.cluster_timeout,
+        cluster_timeout=args.cluster_timeout, init=args.init,
+        freeze_encoder_epochs=args.freeze_encoder_epochs,
     )
     out = Path(args.out) if args.out else default_run_dir(args.data)
     run = train(model, data, training, out, val_config=val)
@@ -67,7 +68,8 @@ def cmd_evaluate(args) -> int:
 
     data = data_config(args) if args.data else None
     subset = args.subset if args.data else None
-    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=args.tta or False,
+    tta = {None: None, "none": False}.get(args.tta, args.tta)  # None: the model's stored
+    report = evaluate(args.model, data, subset=subset, out_dir=args.out, tta=tta,
                       tile=args.tile, overlap=args.overlap)
     print(format_report(report))
     if args.out:
@@ -133,10 +135,44 @@ def cmd_instances(args) -> int:
 
     plan_outputs("instances", args.images, args.out, args.overwrite)  # before the model loads
     results = instance_files(_predictor(args), args.images, args.out, min_size=args.min_size,
+                             interior_threshold=args.interior_threshold,
+                             foreground_threshold=args.foreground_threshold,
                              tile=args.tile, overlap=args.overlap, overwrite=args.overwrite)
     for result in results:
         print(f"{result['image']}: {result['objects']} objects -> {result['instances']}, "
               f"{result['overlay']}, {result['table']}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from unet_tf.tuning import tune
+
+    data = data_config(args) if args.data else None
+    result = tune(args.model, data, subset=args.subset, images=args.images,
+                  tta=False if args.tta == "none" else args.tta, write=not args.dry_run)
+    tuned = result["tuned_on"]
+    params = ", ".join(f"{k} {v}" for k, v in result.items() if k != "tuned_on")
+    print(f"{params}: AP@[.5:.95] {tuned['ap_50_95']:.4f} on {tuned['images']} images of "
+          f"{tuned['data']} ({tuned['subset'] or 'all of it'}); library defaults "
+          f"{tuned['default_ap_50_95']:.4f}")
+    if not args.dry_run:
+        print(f"stored in {args.model}'s config.json (postprocess)")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from unet_tf.models.registry import missing, models_dir, shipped_models
+
+    models = shipped_models()
+    if not models:
+        raise FileNotFoundError(missing())
+    rows = [m.summary() for m in models]
+    columns = ("name", "task", "classes", "input", "score", "licence")
+    cells = [[str(r[c]) if c != "classes" else ",".join(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    for row in [list(columns), *cells]:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    print(f"({models_dir()}; use one with --model NAME, or unet_tf.load_model(NAME))")
     return 0
 
 

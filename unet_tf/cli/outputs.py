@@ -239,7 +239,8 @@ def blur_files(
     The result keeps the photo's own (upright) size and, for JPEGs, its EXIF data with the
     orientation reset (its pixels are already upright). The figure shows the photo, the
     soft mask and the result side by side. Inputs and outputs are checked first
-    (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``.
+    (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``. The
+    thresholds and ``min_size`` stored with the model (``unet-tf tune``) apply unless given.
 
     Returns:
         One entry per photo: its path, size and the files written.
@@ -286,6 +287,8 @@ def instance_files(
     out_dir: str | Path,
     min_size: int | None = None,
     overwrite: bool = False,
+    interior_threshold: float | None = None,
+    foreground_threshold: float | None = None,
     **predict_options,
 ) -> list[dict[str, Any]]:
     """Separate objects in images; write ``NAME_instances.png``, ``NAME_overlay.png`` and
@@ -295,15 +298,17 @@ def instance_files(
     the seeded watershed of :func:`unet_tf.instances.label`; a 2-class model (background,
     foreground) connected components; any other model is refused
     (:func:`unet_tf.instances.object_separator`). Inputs and outputs are checked first
-    (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``.
+    (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``. The
+    thresholds and ``min_size`` stored with the model (``unet-tf tune``) apply unless given.
 
     Example:
         >>> instance_files(Predictor.from_path("run"), ["cells.png"], "out")  # doctest: +SKIP
     """
     from unet_tf.instances import object_separator, write_outputs
 
-    separate = object_separator(predictor.config, predictor.path)  # refuses other models
-    options = {} if min_size is None else {"min_size": min_size}
+    separate = object_separator(  # refuses other models; the stored settings unless given
+        predictor.config, predictor.path, min_size=min_size,
+        interior_threshold=interior_threshold, foreground_threshold=foreground_threshold)
     plan_outputs("instances", paths, out_dir, overwrite)
     out = Path(out_dir)
     make_output_dir(out)
@@ -312,7 +317,7 @@ def instance_files(
         image = read_image(path)
         _, probabilities = predictor.predict(image, return_probabilities=True,
                                              **predict_options)
-        objects = separate(probabilities, **options)
+        objects = separate(probabilities)
         written = write_outputs(image, objects, probabilities, out, stem)
         results.append({"image": str(path), "objects": len(written["rows"]),
                          "instances": str(written["instances"]),

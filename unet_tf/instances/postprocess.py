@@ -12,6 +12,8 @@ kind of classes. SciPy and scikit-image only.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -27,6 +29,7 @@ from unet_tf.instances.targets import INSTANCE_CLASS_NAMES
 DEFAULT_INTERIOR_THRESHOLD = 0.7
 DEFAULT_FOREGROUND_THRESHOLD = 0.7
 DEFAULT_MIN_SIZE = 8  # pixels; smaller objects are noise (the smallest DSB nuclei are ~10 px)
+POSTPROCESS_KEY = "postprocess"  # config.json entry written by unet-tf tune
 
 
 def _probabilities(probabilities: np.ndarray, min_classes: int) -> np.ndarray:
@@ -193,17 +196,29 @@ def is_instance_model(config: Mapping[str, Any]) -> bool:
         spec is None or spec.partition(":")[0] == "instances")
 
 
-def object_separator(config: Mapping[str, Any], where: Any) -> Callable[..., np.ndarray]:
+def stored_postprocess(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The post-processing a run's config.json stores (``unet-tf tune``): thresholds,
+    ``min_size`` and ``tta``; empty when none was stored (the library defaults apply)."""
+    stored = config.get(POSTPROCESS_KEY)
+    return dict(stored) if isinstance(stored, Mapping) else {}
+
+
+def object_separator(
+    config: Mapping[str, Any], where: Any, **overrides: Any
+) -> Callable[..., np.ndarray]:
     """The post-processing that separates a model's objects, chosen from its config.json.
 
     :func:`label` (seeded watershed) for an instance model (:func:`is_instance_model`),
     :func:`semantic_label` (connected components of every class but 0) for a 2-class model
     (background / foreground). Any other model would have its classes misread: a 3-class
     semantic model's second class taken for object interiors, its first for the background.
+    The thresholds and ``min_size`` stored in the config.json (:func:`stored_postprocess`)
+    are bound, and ``overrides`` that are not None replace them.
 
     Args:
         config: the run's config.json (``Predictor.config``, ``RunInfo.to_dict()``).
         where: the model's path, for the message.
+        **overrides: ``interior_threshold``, ``foreground_threshold``, ``min_size``.
 
     Raises:
         ValueError: the model is neither an instance model nor a 2-class one.
@@ -214,9 +229,20 @@ def object_separator(config: Mapping[str, Any], where: Any) -> Callable[..., np.
     """
     names = list(config.get("class_names") or ())
     if is_instance_model(config):
-        return label
-    if len(names) == 2:
-        return semantic_label
+        separate = label
+    elif len(names) == 2:
+        separate = semantic_label
+    else:
+        separate = None
+    if separate is not None:
+        accepted = set(inspect.signature(separate).parameters) - {"probabilities"}
+        unknown = {k for k, v in overrides.items() if v is not None} - accepted
+        if unknown:
+            raise ValueError(f"{where}: {separate.__name__} takes no {sorted(unknown)}; "
+                             f"its parameters are {sorted(accepted)}")
+        params = {k: v for k, v in stored_postprocess(config).items() if k in accepted}
+        params.update({k: v for k, v in overrides.items() if v is not None})
+        return functools.partial(separate, **params) if params else separate
     spec = trained_on(config)
     raise ValueError(
         f"{where} is not an instance model (classes {names}"

@@ -13,7 +13,9 @@ SAVED_MODEL_DIR = "saved_model"  # SavedModel folder inside an export directory
 def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bool = False,
                    **options) -> Predictor:
     """See :meth:`unet_tf.Predictor.from_path`."""
-    path = Path(path)
+    from unet_tf.models.registry import resolve
+
+    path = resolve(path)  # a shipped model's name, or a path
     if not path.exists():
         raise FileNotFoundError(
             f"{path} does not exist; expected a run directory, a .keras file, a SavedModel "
