@@ -107,6 +107,32 @@ def test_page_masks_match_python_litert(web, export_dir, photos, quantize, isola
 
 
 @pytest.mark.slow
+def test_a_shipped_model_page_needs_no_export_step(export_dir, photos, tmp_path, monkeypatch):
+    """`unet-tf serve-web NAME`: a run folder holding its int8 .tflite (what saved_models/
+    ships) gets its page written into the user cache; the page segments like Python."""
+    import shutil
+
+    from unet_tf import Predictor
+    from unet_tf.web.browser import PageSession
+    from unet_tf.web.shipped import page_for_run
+
+    run = tmp_path / "shipped" / "scenes"
+    shutil.copytree(export_dir.parent / "run", run)
+    with pytest.raises(FileNotFoundError, match="export its page first"):
+        page_for_run(run)
+    shutil.copy(export_dir / "model_int8.tflite", run / "model_int8.tflite")
+    runtime = runtime_or_skip()  # the user cache's, before the cache moves
+    monkeypatch.setenv("UNET_TF_CACHE", str(tmp_path / "cache"))
+    page = page_for_run(run, runtime=runtime)
+    assert page == tmp_path / "cache" / "pages" / "scenes" / "web"
+    predictor = Predictor.from_path(run / "model_int8.tflite")
+    with PageSession(page, isolate=False) as session:
+        session.open("model_int8.tflite")
+        assert_masks_agree(session, predictor, photos[:2], "int8")
+        assert session.errors == []
+
+
+@pytest.mark.slow
 def test_page_runs_the_thread_count_it_reports(web, export_dir, photos):
     """?threads=1 and 2 give Python LiteRT's masks; without isolation the page says 1 thread.
 

@@ -261,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve-web", help="serve an export's browser page (unet-tf export --formats ...,web)",
         description="Host EXPORT_DIR/web with Python's http.server, cross-origin isolated so "
         "LiteRT.js can use several threads; any static file server works too.")
-    p.add_argument("export", metavar="EXPORT_DIR", help="export directory or its web/ folder")
+    p.add_argument("export", metavar="EXPORT_DIR", help="export directory or its web/ folder, "
+                   "or a shipped model's name (its page is written into the user cache)")
     p.add_argument("--port", type=port, default=8000,
                    help="TCP port, 0 = any free one (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1", help="(default: %(default)s)")

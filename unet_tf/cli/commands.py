@@ -177,7 +177,13 @@ def cmd_models(args) -> int:
 
 
 def cmd_serve_web(args) -> int:
+    from unet_tf.models.registry import resolve
     from unet_tf.web import serve
 
-    serve(args.export, port=args.port, isolate=not args.no_isolation, host=args.host)
+    folder = resolve(args.export)  # an export directory, a page, or a shipped model's name
+    if (folder / "model.keras").is_file() and not (folder / "web").is_dir():
+        from unet_tf.web.shipped import page_for_run
+
+        folder = page_for_run(folder)  # a run with its own int8 .tflite: the shipped models
+    serve(folder, port=args.port, isolate=not args.no_isolation, host=args.host)
     return 0
