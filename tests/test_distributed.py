@@ -20,15 +20,14 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import unet_tf.distributed as distributed
+import unet_tf.cluster as cluster
 from unet_tf import DataConfig, TrainConfig, model_preset, train
 from unet_tf.cli import main
+from unet_tf.cluster import answers, wait_for_workers
 from unet_tf.distributed import (
-    answers,
     confusion,
     keras_scores,
     make_strategy,
-    wait_for_workers,
     worker_batches,
 )
 from unet_tf.metrics import segmentation_metrics
@@ -244,7 +243,7 @@ def test_a_task_outside_the_cluster_is_refused(monkeypatch):
 def test_an_unanswering_worker_fails_the_wait_in_time_naming_it(monkeypatch, caplog):
     mine, missing = free_ports(2)
     tf_config(monkeypatch, [f"127.0.0.1:{mine}", f"127.0.0.1:{missing}"], 0)
-    monkeypatch.setattr(distributed, "PROGRESS_INTERVAL", 0.5)
+    monkeypatch.setattr(cluster, "PROGRESS_INTERVAL", 0.5)
     caplog.set_level(logging.INFO, logger="unet_tf")
     start = time.monotonic()
     with pytest.raises(TimeoutError, match=rf"worker 0: worker 1 at 127\.0\.0\.1:{missing} did "

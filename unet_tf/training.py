@@ -41,6 +41,7 @@ from unet_tf.callbacks import (
     write_history,
 )
 from unet_tf.checkpoint import MODEL_FILE, RunInfo, check_run_dir, strip_training_config
+from unet_tf.cluster import task_name
 from unet_tf.config import DataConfig, ModelConfig, TrainConfig
 from unet_tf.data import PREPROCESSING, make_dataset
 from unet_tf.data.class_weights import (
@@ -57,7 +58,6 @@ from unet_tf.distributed import (
     is_multi_worker,
     make_strategy,
     synchronize_batch_norm,
-    task_name,
     weights_fingerprint,
 )
 from unet_tf.finetune import FreezeEncoder, copy_weights, initial_config

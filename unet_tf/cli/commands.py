@@ -11,8 +11,8 @@ from unet_tf.config import AugmentConfig, ExportConfig, ParityThresholds, TrainC
 
 
 def cmd_train(args) -> int:
+    from unet_tf.cluster import writes_run
     from unet_tf.config import model_preset
-    from unet_tf.distributed import writes_run
     from unet_tf.evaluation import evaluate, format_report
     from unet_tf.training import train
 
