@@ -45,6 +45,7 @@ MODELS = {
         "data": "DSB 2018 stage1_train nuclei (BBBC038, Caicedo et al. 2019; community-fixed "
                 "labels): a seeded 80% (314 images) of the 393 in ../shared/data",
         "licence": "CC0 (the training data's licence; the weights carry no other terms)",
+        "spdx": "CC0-1.0",
         "tune": {"subset": "training", "tta": "all"},
         "evaluate": ["--data", f"instances:{DATA}/dsb2018_nuclei", "--subset", "validation"],
         "dev": "the other seeded 20% (79 images, never trained on nor tuned on)",
@@ -61,6 +62,7 @@ MODELS = {
                 "of its 300 trainval images",
         "licence": "CC BY-SA 4.0 (the training data's licence: share-alike applies to the "
                    "weights)",
+        "spdx": "CC-BY-SA-4.0",
         "postprocess": {"tta": "flips"},  # the recipe's headline: photos have an up
         "evaluate": ["--data", f"oxford-pets:{DATA}/oxford_pets_sample", "--subset",
                      "validation"],
@@ -96,7 +98,8 @@ def package(name: str, spec: dict, run: Path) -> dict:
     model.save(dest / "model.keras")  # uncompiled: the network alone, no optimizer state
     shutil.copy(run / "history.json", dest / "history.json")
     config = json.loads(relative_paths((run / "config.json").read_text()))
-    config["shipped"] = {"task": spec["task"], "licence": spec["licence"]}
+    config["shipped"] = {"task": spec["task"], "licence": spec["licence"],
+                         "spdx": spec["spdx"]}  # the bioimage.io export's licence
     if "postprocess" in spec:
         config["postprocess"] = dict(spec["postprocess"])
     (dest / "config.json").write_text(json.dumps(config, indent=2) + "\n")

@@ -249,8 +249,8 @@ CASES = [  # id, argv(ctx), exit code, words of the message
     ("evaluate-missing-model", lambda c: ["evaluate", "--model", str(c.base / "nope")], 2,
      ["nope", "does not exist"]),
     ("export-unknown-format", lambda c: ["export", "--model", str(c.run), "--out",
-                                         str(c.base / "export"), "--formats", "onnx"], 2,
-     ["onnx", "formats"]),
+                                         str(c.base / "export"), "--formats", "coreml"], 2,
+     ["coreml", "formats"]),
 ]
 
 

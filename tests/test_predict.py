@@ -123,9 +123,9 @@ def test_errors_name_the_problem(exported, tmp_path):
         Predictor.from_path(tmp_path / "missing.tflite")
     with pytest.raises(ValueError, match="neither model.keras"):
         Predictor.from_path(tmp_path)
-    (tmp_path / "model.onnx").write_bytes(b"x")
-    with pytest.raises(ValueError, match="unknown model format '.onnx'"):
-        Predictor.from_path(tmp_path / "model.onnx")
+    (tmp_path / "model.pt").write_bytes(b"x")
+    with pytest.raises(ValueError, match="unknown model format '.pt'"):
+        Predictor.from_path(tmp_path / "model.pt")
     (tmp_path / "bare").mkdir()
     (tmp_path / "bare" / "model.tflite").write_bytes(
         (exported[1] / "model_int8.tflite").read_bytes())

@@ -4,7 +4,7 @@
 used (``unet_tf.build_unet``, ``unet_tf.train``, ...), so the command line's ``--help`` and
 ``unet_tf.config`` never pay for it.
 
-Example:
+Examples:
     >>> import unet_tf
     >>> model = unet_tf.build_unet(unet_tf.model_preset("tiny", num_classes=2))
     >>> model.name

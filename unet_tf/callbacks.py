@@ -6,7 +6,7 @@ this order: the history rows and ``config.json``, then ``model.keras``, then the
 (weights and optimizer state), which is the commit point. A restart resumes after the last
 epoch in the backup and drops any history row past it, so the history has every epoch once.
 
-Example:
+Examples:
     >>> epochs_in_backup("/nonexistent/run")
     0
 """

@@ -107,7 +107,7 @@ def resolve_model_path(path: str | Path) -> tuple[Path, Path]:
 def load_run(path: str | Path):
     """Load a trained Keras model and its RunInfo from a run directory or .keras file.
 
-    Example:
+    Examples:
         >>> model, info = load_run("saved_models/synthetic")  # doctest: +SKIP
     """
     import keras
@@ -167,7 +167,7 @@ def check_run_dir(
     ``defaults`` (the same layout as ``settings``) fills settings that the saved run lacks
     because an earlier version had no such setting: left at its default, it is no change.
 
-    Example:
+    Examples:
         >>> check_run_dir("/nonexistent/run", {}) is None
         True
     """

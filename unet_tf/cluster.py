@@ -6,7 +6,7 @@ Ctrl-C; :func:`wait_for_workers` waits ``TrainConfig.cluster_timeout`` seconds a
 the workers that did not answer, and stops on either signal. Standard library only, but for
 TensorFlow's ``TFConfigClusterResolver`` (imported when ``TF_CONFIG`` is set).
 
-Example:
+Examples:
     >>> split_address("[::1]:2222")
     ('::1', 2222)
 """
@@ -35,7 +35,7 @@ def cluster_tasks() -> tuple[dict[str, list[str]], str | None, int | None]:
     Read with ``TFConfigClusterResolver`` (empty cluster without ``TF_CONFIG``), and checked:
     this task must be one that its cluster lists.
 
-    Example:
+    Examples:
         >>> cluster_tasks()  # worker 1 of two  # doctest: +SKIP
         ({'worker': ['10.0.0.1:2222', '10.0.0.2:2222']}, 'worker', 1)
     """
@@ -75,7 +75,7 @@ def cluster_size() -> int:
 def split_address(address: str) -> tuple[str, int]:
     """(host, port) of a ``host:port`` address (IPv6 hosts in brackets).
 
-    Example:
+    Examples:
         >>> split_address("[::1]:2222"), split_address("worker-0.local:2222")
         (('::1', 2222), ('worker-0.local', 2222))
     """
@@ -163,7 +163,7 @@ def wait_for_workers(timeout: float) -> None:
     Raises:
         TimeoutError: a worker did not answer in time; the message names each one.
 
-    Example:
+    Examples:
         >>> wait_for_workers(120)  # doctest: +SKIP
     """
     cluster, task_type, index = cluster_tasks()

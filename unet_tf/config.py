@@ -3,7 +3,7 @@
 Standard library only, so that anything (the CLI, a notebook, a SavedModel's ``config.json``)
 can read a configuration without importing TensorFlow.
 
-Example:
+Examples:
     >>> from unet_tf.config import model_preset
     >>> cfg = model_preset("tiny", num_classes=3)
     >>> cfg.depth, cfg.base_filters
@@ -124,7 +124,7 @@ def model_preset(name: str, **overrides: Any) -> ModelConfig:
             "classic").
         **overrides: ModelConfig fields to change, e.g. ``num_classes=2``.
 
-    Example:
+    Examples:
         >>> model_preset("classic", num_classes=2, input_channels=1).base_filters
         64
     """
@@ -292,11 +292,13 @@ class TrainConfig(Settings):
 # The exported formats, one name each: in --formats, file names, parity reports and
 # Predictor.format. TFLite variants differ by quantization: fp32 (none), fp16 (float16
 # weights), int8 (full integer: uint8 pixels in, uint8 logits out), dynamic (int8 weights,
-# float activations).
+# float activations). onnx: the SavedModel's serving function for onnxruntime (float32;
+# needs the "onnx" extra, so it is opt-in).
 TFLITE_VARIANTS = ("fp32", "fp16", "int8", "dynamic")
-EXPORT_FORMATS = ("savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS))
-# the browser page (unet_tf.web): LiteRT.js running the int8 (else fp16 or fp32) file
-OUTPUT_FORMATS = (*EXPORT_FORMATS, "web")
+EXPORT_FORMATS = ("savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "onnx")
+# the browser page (unet_tf.web): LiteRT.js running the int8 (else fp16 or fp32) file;
+# bioimageio: a bioimage.io model package (spec 0.5) beside a .zip of it (opt-in, its extra)
+OUTPUT_FORMATS = (*EXPORT_FORMATS, "web", "bioimageio")
 
 
 @dataclass(frozen=True)
@@ -313,11 +315,12 @@ class ParityThresholds:
     fp16_agreement: float = 0.995  # float16 weights
     int8_iou_drop: float = 0.01  # full integer: pixels near class boundaries may flip
     dynamic_iou_drop: float = 0.01  # dynamic-range quantized weights
+    onnx_agreement: float = 0.999  # the SavedModel's float32 graph in onnxruntime's kernels
 
     def check(self, name: str) -> tuple[str, float]:
         """(metric, threshold) that the format called ``name`` must pass.
 
-        Example:
+        Examples:
             >>> ParityThresholds().check("tflite-int8")
             ('iou_drop', 0.01)
         """
@@ -333,7 +336,7 @@ class ParityThresholds:
 class ExportConfig:
     """What :func:`unet_tf.export` writes and how strictly it checks it.
 
-    Example:
+    Examples:
         >>> ExportConfig(formats=("savedmodel", "tflite-int8")).tflite_variants
         ('int8',)
     """

@@ -23,7 +23,7 @@ With several replicas the batch norm statistics are synchronised across them
 single-process run of the same global batch does, and every replica keeps the same weights.
 The saved ``model.keras`` has plain batch norm layers again.
 
-Example:
+Examples:
     >>> import numpy as np  # the loop's metrics, from confusion counts as Keras computes them
     >>> keras_scores(np.array([[3.0, 1.0], [0.0, 4.0]]), ["a", "b"], "val_")["val_mean_iou"]
     0.775

@@ -92,7 +92,7 @@ def evaluate(
         ValueError: the data's classes are not the model's (by name), or instance data for
             a model that is not an instance model, or the reverse (see :func:`match_data`).
 
-    Example:
+    Examples:
         >>> report = evaluate("saved_models/synthetic")  # doctest: +SKIP
         >>> report["mean_iou"]  # doctest: +SKIP
     """
@@ -217,7 +217,7 @@ def examples(config: DataConfig, source, subset: str | None, split: str | None):
 def check_report_dir(out: Path) -> None:
     """Refuse a report folder that is a file (or inside one); say when a report is replaced.
 
-    Example:
+    Examples:
         >>> check_report_dir(Path("/nonexistent/report"))
     """
     for path in (out, *out.parents):

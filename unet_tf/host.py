@@ -8,7 +8,7 @@ kind of host, whatever the real CPU, so the behaviour (and the test suite) of ea
 checked on any machine. Only the choice is forced: the arithmetic still runs on the real CPU
 (bfloat16 without BF16 instructions is emulated, slower but correct).
 
-Example:
+Examples:
     >>> import os
     >>> os.environ[CPU_KIND_VARIABLE] = "avx512_bf16"
     >>> "avx512_bf16" in cpu_flags(), cpu_kind()

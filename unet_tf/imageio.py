@@ -1,6 +1,6 @@
 """Reading images for prediction the way training reads them: uint8 RGB, upright.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> as_rgb(np.full((4, 5), 7, np.uint8)).shape
     (4, 5, 3)
@@ -26,7 +26,7 @@ def read_image(path: str | Path) -> np.ndarray:
     images are reduced to 8 bits as TensorFlow's decoder does for training (``value >> 8``),
     palette and grayscale images become RGB, alpha is dropped.
 
-    Example:
+    Examples:
         >>> read_image("cat.jpg").shape  # doctest: +SKIP
         (480, 640, 3)
     """
@@ -54,7 +54,7 @@ def read_image(path: str | Path) -> np.ndarray:
 def as_rgb(image: Any) -> np.ndarray:
     """An image array or file path -> uint8 RGB [H, W, 3] (gray repeated, alpha dropped).
 
-    Example:
+    Examples:
         >>> as_rgb(np.zeros((2, 3, 4), np.uint8)).shape
         (2, 3, 3)
     """

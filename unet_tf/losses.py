@@ -46,7 +46,7 @@ class SegmentationLoss(keras.losses.Loss):
         focal_gamma: focusing parameter of the focal loss.
         ignore_class: label that contributes no loss (255 by default; None disables).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> loss = SegmentationLoss(dice_weight=1.0)
         >>> y = np.zeros((1, 4, 4, 1), "int32"); logits = np.zeros((1, 4, 4, 2), "float32")

@@ -62,7 +62,7 @@ def confusion_matrix(truth, pred, num_classes: int) -> np.ndarray:
 
     Pixels whose truth is IGNORE_LABEL (or any value >= ``num_classes``) are skipped.
 
-    Example:
+    Examples:
         >>> confusion_matrix(np.array([0, 1, 1, 255]), np.array([0, 1, 0, 1]), 2).tolist()
         [[1, 0], [1, 1]]
     """
@@ -79,7 +79,7 @@ def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> 
     ``confusion[t, p]`` counts pixels of true class t predicted as p. Classes that appear
     neither in the labels nor in the predictions get IoU NaN and are left out of the means.
 
-    Example:
+    Examples:
         >>> s = scores_from_confusion(np.array([[3, 1], [0, 4]]), ["a", "b"])
         >>> round(s["mean_iou"], 3), s["pixel_accuracy"]
         (0.775, 0.875)

@@ -50,7 +50,7 @@ def build_unet(config: ModelConfig, name: str = "unet") -> keras.Model:
     Returns:
         An uncompiled functional ``keras.Model`` with input shape (None, None, C).
 
-    Example:
+    Examples:
         >>> from unet_tf import build_unet, model_preset
         >>> model = build_unet(model_preset("tiny", num_classes=2))
         >>> model.output_shape
@@ -113,7 +113,7 @@ def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
     fine-tune a trained model on data with other classes. A model with ``output_stride=2``
     keeps its bilinear x2 upsampling after the new head.
 
-    Example:
+    Examples:
         >>> from unet_tf import build_unet, model_preset
         >>> pets = build_unet(model_preset("fast", num_classes=3))
         >>> replace_head(pets, 2).output_shape
@@ -151,7 +151,7 @@ def stem(x, filters: int, config: ModelConfig):
 def check_input_size(height: int, width: int, config: ModelConfig) -> None:
     """Raise a ValueError when (height, width) cannot pass through the U-Net.
 
-    Example:
+    Examples:
         >>> from unet_tf import model_preset
         >>> check_input_size(128, 96, model_preset("small"))  # both divisible by 16
     """

@@ -12,7 +12,7 @@ it: a CPU with ``avx512_bf16`` or ``amx_bf16``, or GPUs of compute capability 8.
 later; ``precision="float32"`` trains in float32 everywhere. ``UNET_TF_CPU_KIND`` makes
 "auto" choose as on another kind of CPU (:mod:`unet_tf.host`).
 
-Example:
+Examples:
     >>> import keras
     >>> with dtype_policy("bfloat16"):
     ...     layer = keras.layers.Dense(2)

@@ -13,7 +13,7 @@ in the environment (or ``unet-tf --verbose``) TensorFlow prints what it prints. 
 it, it also sets ``TF_CPP_MIN_LOG_LEVEL=2`` (warnings and info hidden, errors shown) for
 the rest of the run.
 
-Example:
+Examples:
     >>> tf = import_tensorflow()
     >>> tf.__name__
     'tensorflow'
@@ -39,7 +39,7 @@ CPP_LOG_LINE = re.compile(
 def filter_log_lines(text: str) -> str:
     """``text`` without TensorFlow's C++ log lines.
 
-    Example:
+    Examples:
         >>> filter_log_lines("I0000 00:00:17.5  3982 cudart_stub.cc:31] no GPU\\nreal\\n")
         'real\\n'
     """

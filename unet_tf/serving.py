@@ -15,7 +15,7 @@ signature (:func:`serving_function`), every :class:`unet_tf.Predictor` and
 TFLite files hold step 2 only (with the scaling inside); their predictor runs steps 1 and 3
 around the interpreter with the same functions.
 
-Example:
+Examples:
     >>> import keras, numpy as np
     >>> model = keras.Sequential([keras.Input((None, None, 3)), keras.layers.Conv2D(2, 1)])
     >>> logits = segment_logits(model, np.zeros((1, 50, 70, 3), np.uint8), (32, 32), 3)
@@ -44,7 +44,7 @@ def resize_logits(logits: tf.Tensor, size) -> tf.Tensor:
 def postprocess(logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     """Logits [N, H, W, K] -> (uint8 mask [N, H, W], float32 probabilities [N, H, W, K]).
 
-    Example:
+    Examples:
         >>> mask, probs = postprocess(tf.zeros([1, 20, 30, 3]))
         >>> tuple(mask.shape), tuple(probs.shape)
         ((1, 20, 30), (1, 20, 30, 3))
@@ -67,7 +67,7 @@ def network_logits(
     probabilities, which are logits whose softmax is that mean, so TTA feeds the same
     resize/argmax steps.
 
-    Example:
+    Examples:
         >>> import keras, numpy as np
         >>> model = keras.Sequential([keras.Input((None, None, 1)), keras.layers.Conv2D(2, 1)])
         >>> x = np.random.rand(1, 8, 8, 1).astype("float32")
@@ -96,7 +96,7 @@ def network_logits(
 def pad_to_multiple(x: tf.Tensor, multiple: int) -> tf.Tensor:
     """Mirror-pad [N, H, W, C] at the bottom and right to multiples of ``multiple``.
 
-    Example:
+    Examples:
         >>> tuple(pad_to_multiple(tf.zeros([1, 30, 17, 1]), 16).shape)
         (1, 32, 32, 1)
     """

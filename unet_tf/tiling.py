@@ -10,7 +10,7 @@ image (an 8000 x 8000 image needs its own pixels, the mask and a ``tile`` x widt
 A tile larger than the (padded) image is clamped to it along each side, so ``tile=100000``
 on a photo is one tile of the photo's size, not a 100000 x 100000 array.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> def probabilities(tiles):  # any segmenter of uint8 tiles [n, t, t, 3]
     ...     p = tiles[..., :1].astype("float32") / 255
@@ -35,7 +35,7 @@ def tile_starts(length: int, tile: int, step: int) -> list[int]:
     ``step``, so with ``step`` a multiple of the U-Net's 2**depth every tile sees the same
     pooling grid and tiles agree where they overlap.
 
-    Example:
+    Examples:
         >>> tile_starts(300, 128, 96)
         [0, 96, 192]
     """
@@ -46,7 +46,7 @@ def tile_starts(length: int, tile: int, step: int) -> list[int]:
 def blend_ramp(tile: int, overlap: int) -> np.ndarray:
     """Float32 [tile] weights along one side: 1 inside, a raised-cosine ramp at both ends.
 
-    Example:
+    Examples:
         >>> [round(float(v), 2) for v in blend_ramp(6, 2)]
         [0.15, 0.85, 1.0, 1.0, 0.85, 0.15]
     """
@@ -64,7 +64,7 @@ def blend_window(tile: int, overlap: int) -> np.ndarray:
 
     The ramp never reaches 0 (a pixel covered by a single tile keeps its value).
 
-    Example:
+    Examples:
         >>> w = blend_window(12, 4)
         >>> float(w[6, 6]), bool(w[0, 0] > 0), bool(w[0, 6] < w[2, 6] < w[6, 6])
         (1.0, True, True)
@@ -100,7 +100,7 @@ def clamp_tile(tile: int, length: int, margin: int, multiple: int = 1) -> int:
     ``tile=100000`` would allocate a 100000-pixel-wide array): it shrinks to the padded
     length, rounded up to ``multiple``, and that side is then covered by a single tile.
 
-    Example:
+    Examples:
         >>> clamp_tile(100000, 40, 16, multiple=4), clamp_tile(64, 300, 16, multiple=4)
         (72, 64)
     """

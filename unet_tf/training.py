@@ -119,7 +119,7 @@ def train(
     Returns:
         The run directory.
 
-    Example:
+    Examples:
         >>> from unet_tf import DataConfig, TrainConfig, model_preset, train
         >>> run = train(model_preset("tiny"), DataConfig(num_examples=16),
         ...             TrainConfig(epochs=1), "/tmp/run")  # doctest: +SKIP

@@ -71,7 +71,7 @@ def tune(
         "tta": ..., "tuned_on": {data, subset, images, ap_50_95, default_ap_50_95,
         seconds}}``: the entry written under ``postprocess``.
 
-    Example:
+    Examples:
         >>> tune("saved_models/dsb2018_nuclei", images=20)  # doctest: +SKIP
     """
     if tta not in TTA_MODES:

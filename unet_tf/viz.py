@@ -163,7 +163,7 @@ def plot_examples(
         path: PNG file to write.
         dpi: resolution of the PNG (80 keeps notebooks small).
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plot_examples([np.zeros((8, 8, 3))], [np.ones((8, 8))], ["a", "b"],
         ...               "/tmp/examples.png").name
@@ -201,7 +201,7 @@ def plot_images(
 ) -> Path:
     """Pictures side by side (in rows of ``columns``), each with a title: before and after.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> plot_images([np.zeros((8, 8, 3), np.uint8)] * 2, ["before", "after"],
         ...             "/tmp/pair.png").name
@@ -262,7 +262,7 @@ def overlay_with_legend(image: np.ndarray, mask: np.ndarray, class_names: Sequen
                         alpha: float = 0.5) -> np.ndarray:
     """The image with its mask in class colours and a legend naming the classes below it.
 
-    Example:
+    Examples:
         >>> pic = overlay_with_legend(np.zeros((60, 80, 3), np.uint8), np.zeros((60, 80)),
         ...                           ["pet", "background"])
         >>> pic.shape[1], pic.shape[0] > 60

@@ -16,7 +16,7 @@ short run never earns back, so ``TrainConfig(jit_compile="auto")`` turns XLA on 
 AVX2 CPU without AVX-512, with no GPU, outside ``tf.distribute``, for a run of at least
 ``MIN_XLA_PIXELS`` training pixels; "on" and "off" force it.
 
-Example:
+Examples:
     >>> resolve_jit_compile("auto", train_pixels=10**9, flags={"avx2", "fma"}, gpus=0)
     True
     >>> resolve_jit_compile("auto", train_pixels=10**9, flags={"avx2", "avx512f"}, gpus=0)

@@ -1,6 +1,6 @@
 """Applications built on the predictor: background blur.
 
-Example:
+Examples:
     >>> from unet_tf.apps import blur_background  # doctest: +SKIP
 """
 

@@ -7,7 +7,7 @@ and a Gaussian feather softens the seam. The background is blurred with a *maske
 happens at the photo's own resolution; files are read upright (EXIF orientation applied)
 and written upright, with their other EXIF data kept.
 
-Example:
+Examples:
     >>> from unet_tf.apps import blur_background
     >>> from unet_tf import Predictor
     >>> predictor = Predictor.from_path("saved_models/pets-export")  # doctest: +SKIP
@@ -32,7 +32,7 @@ def keep_indices(keep: Sequence[str | int] | str, class_names: Sequence[str]) ->
     when the model has a class 0, since a class may be named by a number. Python ints are
     indices (the command line's ``--keep`` takes names only).
 
-    Example:
+    Examples:
         >>> keep_indices(["Pet", 2], ["pet", "background", "border"])
         [0, 2]
     """
@@ -141,7 +141,7 @@ def blur_background(
     Returns:
         uint8 RGB [H, W, 3], or (image, mask).
 
-    Example:
+    Examples:
         >>> out = blur_background(photo, predictor, keep=["pet"], strength=0.03)  # doctest: +SKIP
         >>> out.shape == photo.shape  # doctest: +SKIP
         True

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-batch-norm", action="store_true",
                    help="convolutions with biases and no batch norm, as in the U-Net paper: "
                    "1.35x the images/s on an AVX2-only CPU, but it learns more slowly "
-                   "(pets sample, 40 epochs: mean IoU 0.54 against 0.62; see README)")
+                   "(pets sample, 40 epochs: mean IoU 0.54 against 0.62; see docs/speed.md)")
     p.add_argument("--image-size", type=image_size, default=DATA.image_size,
                    help="training size, N or HxW (default: %(default)s)")
     p.add_argument("--class-weights", type=class_weights,
@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Score a trained model (mean / per-class IoU and Dice, "
                        "pixel accuracy); with --out, also write report.json, confusion.png "
                        "and predictions.png. Without --data, use the run's validation data.")
-    p.add_argument("--model", required=True, help="run directory or .keras file")
+    p.add_argument("--model", required=True,
+                   help="shipped model name (unet-tf models), run directory or .keras file")
     add_data_arguments(p, default_spec=None)
     p.add_argument("--tta", nargs="?", const="all", choices=["all", "flips", "none"],
                    help="average over flips and 90-degree rotations ('all', the default "
@@ -172,7 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
         "under the thresholds fails, prints the numbers and writes nothing.\n"
         "Without --data, int8 calibration and parity use the run's own training and\n"
         "validation data.")
-    p.add_argument("--model", required=True, help="run directory or .keras file")
+    p.add_argument("--model", required=True,
+                   help="shipped model name (unet-tf models), run directory or .keras file")
     p.add_argument("--out", required=True, help="export directory, e.g. saved_models/NAME-export")
     p.add_argument("--formats", type=name_list, default=EXPORT.formats,
                    help=f"comma-separated, of {', '.join(OUTPUT_FORMATS)} (default: "

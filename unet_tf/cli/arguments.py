@@ -182,8 +182,9 @@ def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, the image files, --out, --threads and the tile flags of predict-like commands."""
-    parser.add_argument("--model", required=True, help="run directory, .keras file, "
-                        "SavedModel or export directory, or .tflite file")
+    parser.add_argument("--model", required=True, help="shipped model name (unet-tf models), "
+                        "run directory, .keras file, SavedModel or export directory, .tflite "
+                        "or .onnx file")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")

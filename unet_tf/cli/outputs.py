@@ -48,7 +48,7 @@ def output_stems(paths: Sequence[str | Path]) -> list[str]:
     taken from the absolute paths (so ``..`` is resolved and ``/`` never appears). A file
     given twice gets ``_1``, ``_2`` ... after its second and later stems.
 
-    Example:
+    Examples:
         >>> output_stems(["a/00.png", "b/00.png", "c/cat.jpg"])
         ['a_00', 'b_00', 'cat']
         >>> output_stems(["/x/00.png", "/y/x/00.png", "/x/00.png", "../my photo.jpg"])
@@ -89,7 +89,7 @@ def check_inputs(paths: Sequence[str | Path]) -> None:
         FileNotFoundError: a path does not exist.
         ValueError: a path is a folder, not a regular file, or not an image Pillow reads.
 
-    Example:
+    Examples:
         >>> check_inputs(["cat.jpg", "dog.png"])  # doctest: +SKIP
     """
     from PIL import Image
@@ -156,7 +156,7 @@ def plan_outputs(
         ValueError: an input is no readable image, ``out_dir`` is a file, or an output
             would leave ``out_dir`` or replace an input.
 
-    Example:
+    Examples:
         >>> plan_outputs("predict", ["cat.jpg"], "out")  # doctest: +SKIP
         [{'_mask.png': PosixPath('out/cat_mask.png'), ...}]
     """
@@ -197,7 +197,7 @@ def predict_files(
     Returns:
         One entry per image: its path, size, written files and the fraction of each class.
 
-    Example:
+    Examples:
         >>> predict_files(Predictor.from_path("run"), ["cat.jpg"], "out")  # doctest: +SKIP
     """
     from PIL import Image
@@ -245,7 +245,7 @@ def blur_files(
     Returns:
         One entry per photo: its path, size and the files written.
 
-    Example:
+    Examples:
         >>> blur_files(predictor, ["cat.jpg"], "out", keep=["pet"])  # doctest: +SKIP
     """
     from PIL import Image
@@ -301,7 +301,7 @@ def instance_files(
     (:func:`plan_outputs`): existing outputs are replaced only with ``overwrite``. The
     thresholds and ``min_size`` stored with the model (``unet-tf tune``) apply unless given.
 
-    Example:
+    Examples:
         >>> instance_files(Predictor.from_path("run"), ["cells.png"], "out")  # doctest: +SKIP
     """
     from unet_tf.instances import object_separator, write_outputs

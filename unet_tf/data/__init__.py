@@ -94,7 +94,7 @@ LOADERS: dict[str, Callable[[str, str | None, str | None, DataConfig], Source]] 
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split a data spec into (kind, argument).
 
-    Example:
+    Examples:
         >>> parse_spec("folder:../shared/data/isbi2012_em")
         ('folder', '../shared/data/isbi2012_em')
     """
@@ -151,7 +151,7 @@ def make_dataset(
     Returns:
         (dataset, source) where ``source`` carries class names and size.
 
-    Example:
+    Examples:
         >>> from unet_tf.config import DataConfig
         >>> ds, src = make_dataset(DataConfig(num_examples=8, batch_size=4, image_size=(64, 64)))
         >>> [tuple(t.shape) for t in next(iter(ds))]

@@ -37,7 +37,7 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
     Returns:
         (image, mask) with the input dtypes, and the input size or ``config.crop``.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> cfg = AugmentConfig(rotate=15.0, elastic=10.0, crop=(32, 32))
         >>> image, mask = np.zeros((64, 64, 3), "float32"), np.ones((64, 64, 1), "int32")
@@ -139,7 +139,7 @@ def warp_coordinates(
         elastic_sigma: displacement standard deviation in pixels; 0 disables the field.
         grid: lattice points per side (>= 2).
 
-    Example:
+    Examples:
         >>> c = warp_coordinates(4, 4, tf.constant([1, 2]))  # nothing to do: the identity
         >>> bool(tf.reduce_all(c[0] == tf.range(4.0)[:, None]))
         True
@@ -205,7 +205,7 @@ def reflect_pad_to(image: tf.Tensor, height: int, width: int) -> tf.Tensor:
     The padding repeats the reflection as often as needed, so even an image much smaller
     than the target is padded (``tf.pad``'s REFLECT mode allows less than one image size).
 
-    Example:
+    Examples:
         >>> x = tf.reshape(tf.range(3), [1, 3, 1])
         >>> reflect_pad_to(x, 1, 7)[0, :, 0].numpy().tolist()
         [2, 1, 0, 1, 2, 1, 0]
@@ -231,7 +231,7 @@ def crop_pair(image: tf.Tensor, mask: tf.Tensor, size: tuple[int, int], seed=Non
     stateless ``seed`` the crop is random (training); without one it is the centre crop
     (validation: deterministic, one shape per batch).
 
-    Example:
+    Examples:
         >>> img, msk = tf.zeros([100, 300, 3], tf.uint8), tf.ones([100, 300, 1], tf.int32)
         >>> [tuple(t.shape) for t in crop_pair(img, msk, (128, 128), tf.constant([0, 1]))]
         [(128, 128, 3), (128, 128, 1)]

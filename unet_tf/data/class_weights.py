@@ -1,6 +1,6 @@
 """Class balancing: per-class weights from label frequencies, as per-pixel sample weights.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> balanced_class_weights(np.array([0.5, 0.25, 0.25])).round(2).tolist()
     [0.5, 1.0, 1.0]

@@ -133,7 +133,7 @@ def check_pairs(
 
     ``mapping`` None checks instance label images (any integer ids) instead of class masks.
 
-    Example:
+    Examples:
         >>> check_pairs([], MaskMapping(values=(0, 1)))
         []
     """

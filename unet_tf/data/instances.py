@@ -32,7 +32,7 @@ CHANNELS = 3  # DSB images are RGB(A) of several modalities; grayscale files are
 def read_instances(path: str | Path) -> np.ndarray:
     """The instance ids of a label image file, int32 [H, W] (0 = background).
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> path = Path(tempfile.mkdtemp()) / "ids.png"
         >>> Image.fromarray(np.array([[0, 300]], np.uint16)).save(path)
@@ -116,7 +116,7 @@ def load_instance_pairs(
         config: a DataConfig whose spec is ``instances:DIR`` or ``instances-foreground:DIR``.
         subset: None (all), "training" or "validation".
 
-    Example:
+    Examples:
         >>> cfg = DataConfig(spec="instances:../shared/data/dsb2018_nuclei")
         >>> name, image, ids = load_instance_pairs(cfg, "validation")[0]  # doctest: +SKIP
     """

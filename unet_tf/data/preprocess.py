@@ -25,7 +25,7 @@ def resize_image(image: tf.Tensor, size: tuple[int, int] | None, channels: int) 
             to keep the size.
         channels: channels the model expects; RGB(A) and grayscale are converted as needed.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = resize_image(np.full((50, 70, 3), 255, np.uint8), (32, 32), 1)
         >>> tuple(x.shape), float(x.numpy().max()) <= 255.01
@@ -62,7 +62,7 @@ def preprocess_image(image: tf.Tensor, size: tuple[int, int] | None, channels: i
         size: (height, width) to resize to, or None to keep the size.
         channels: channels the model expects; RGB and grayscale are converted as needed.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> x = preprocess_image(np.zeros((300, 200, 3), np.uint8), (128, 128), 3)
         >>> tuple(x.shape), x.dtype.name

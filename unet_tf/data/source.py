@@ -57,7 +57,7 @@ def class_lookup(
     Raises:
         ValueError: the data's classes are not the model's (another count or other names).
 
-    Example:
+    Examples:
         >>> class_lookup(["a", "b"], ["a", "b"], "data", "model") is None
         True
         >>> class_lookup(["b", "a"], ["a", "b"], "data", "model")[:2]
@@ -82,7 +82,7 @@ def class_lookup(
 def remap_labels(labels: np.ndarray, lookup: np.ndarray | None) -> np.ndarray:
     """Class indices of the data as the model's (see :func:`class_lookup`; None: as they are).
 
-    Example:
+    Examples:
         >>> remap_labels(np.array([0, 1, 255]), class_lookup(["b", "a"], ["a", "b"], "d", "m"))
         array([  1,   0, 255], dtype=int32)
     """

@@ -44,7 +44,7 @@ TEXTURES = {1: "flat", 2: "stripes", 3: "checks"}
 def make_scene(seed: int, size: int = 128, max_objects: int = 7) -> tuple[np.ndarray, np.ndarray]:
     """Draw one scene: a uint8 RGB image [size, size, 3] and a uint8 mask [size, size, 1].
 
-    Example:
+    Examples:
         >>> image, mask = make_scene(0, size=64)
         >>> image.shape, mask.shape, int(mask.max()) <= 3
         ((64, 64, 3), (64, 64, 1), True)

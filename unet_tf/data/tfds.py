@@ -38,7 +38,7 @@ def check_dataset_name(name: str) -> None:
     community namespace (``huggingface:NAME``) are left to ``tfds.load``. Offline: only the
     datasets that tfds itself registers are listed.
 
-    Example:
+    Examples:
         >>> check_dataset_name("oxford_iiit_pett")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         unet_tf.data.files.DataError: no tfds dataset named 'oxford_iiit_pett'; closest: ...

@@ -72,7 +72,7 @@ def unet_weight_map(
     Returns:
         float32 [H, W] weights.
 
-    Example:
+    Examples:
         >>> m = np.zeros((8, 12), np.int32); m[:, :5] = 1; m[:, 7:] = 1  # two objects
         >>> w = unet_weight_map(m, sigma=2.0)
         >>> round(float(w[0, 5]), 3), float(w[0, 0])  # gap pixel: d1 = 1, d2 = 2
@@ -154,7 +154,7 @@ def with_weight_map(
     Returns:
         Batches of (image, mask, float32 weights [B, H, W]).
 
-    Example:
+    Examples:
         >>> from unet_tf.config import DataConfig
         >>> from unet_tf.data import make_dataset
         >>> ds, _ = make_dataset(DataConfig(num_examples=4, batch_size=2, image_size=(32, 32)))

@@ -1,6 +1,6 @@
 """Deployment: SavedModel and TFLite export with a measured parity check.
 
-Example:
+Examples:
     >>> from unet_tf.deploy import export
     >>> report = export("saved_models/pets", "saved_models/pets-export")  # doctest: +SKIP
 """

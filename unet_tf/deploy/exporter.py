@@ -1,4 +1,4 @@
-"""Export a trained model to a SavedModel and TFLite files, and prove they still agree with it.
+"""Export a trained model to a SavedModel, TFLite and ONNX files; prove they agree with it.
 
 :func:`export` writes an export directory::
 
@@ -9,6 +9,10 @@
         model_fp32.tflite    float32 pixels 0..255 [1, h, w, C] at the training size -> logits
         model_fp16.tflite    same interface, float16 weights (half the size)
         model_int8.tflite    full integer: uint8 pixels in, uint8 (quantized) logits out
+        model.onnx           (opt-in, "onnx") serving_default for onnxruntime: images uint8
+                             [batch, H, W, 3], any size -> mask, probabilities at that size
+        bioimageio/          (opt-in, "bioimageio") a bioimage.io model package, spec 0.5
+        bioimageio.zip       the same package as one file, as the model zoo uploads it
         config.json          the run's config.json plus an "export" section (formats, tensors)
         labels.txt           one class name per line, in index order
         parity.json          agreement of every format with the Keras model
@@ -17,7 +21,7 @@ It is **atomic**: everything is written to a temporary folder beside the target 
 into place only when every format converted and passed its parity check; a failed export
 leaves nothing behind, and ``overwrite`` only ever replaces an earlier export.
 
-Example:
+Examples:
     >>> import unet_tf
     >>> report = unet_tf.export("saved_models/pets", "saved_models/pets-export")  # doctest: +SKIP
     >>> report["parity"]["passed"]  # doctest: +SKIP
@@ -37,6 +41,7 @@ from typing import Any
 from unet_tf.checkpoint import CONFIG_FILE, RunInfo, load_run, resolve_model_path
 from unet_tf.config import DataConfig, ExportConfig
 from unet_tf.data import class_lookup, load_source, remap_labels
+from unet_tf.deploy.onnx import ONNX_FILE, convert_onnx, describe_onnx, require_onnx
 from unet_tf.deploy.parity import ParityError, format_parity, parity_check
 from unet_tf.deploy.savedmodel import save_saved_model
 from unet_tf.deploy.tflite import (
@@ -53,6 +58,7 @@ logger = logging.getLogger("unet_tf")
 
 PARITY_FILE = "parity.json"
 LABELS_FILE = "labels.txt"
+BIOIMAGEIO_DIR = "bioimageio"  # the package folder; bioimageio.zip beside it
 
 
 def export_data(
@@ -116,13 +122,14 @@ def export(
     data: DataConfig | None = None,
     web_runtime: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Export a run (or .keras file) to a SavedModel and TFLite files, checking parity.
+    """Export a run (or .keras file) to a SavedModel, TFLite and ONNX files, checking parity.
 
     Args:
         model_path: run directory or .keras file written by :func:`unet_tf.train`.
         out_dir: export directory to create (see the module docstring for its layout).
         config: formats, parity and calibration image counts, thresholds, overwrite
-            (default: ``ExportConfig()``: SavedModel and TFLite fp32, fp16, int8).
+            (default: ``ExportConfig()``: SavedModel and TFLite fp32, fp16, int8; "onnx"
+            is opt-in and needs ``pip install "unet-tf[onnx]"``).
         data: data for int8 calibration (its "training" subset) and the parity check (its
             "validation" subset). Default: the run's own training and validation data. Its
             classes are matched to the model's by name (another order is remapped).
@@ -138,9 +145,11 @@ def export(
             converted).
         ParityError: a format is under its threshold; the message holds the numbers, and
             nothing is written.
-        ExportError: a conversion failed or produced a non-builtin TFLite op.
+        ExportError: a conversion failed, produced a non-builtin TFLite op or an op outside
+            standard ONNX, or "onnx" was asked for without tf2onnx / onnxruntime installed
+            (checked before anything is converted).
 
-    Example:
+    Examples:
         >>> report = export("saved_models/pets", "saved_models/pets-export",
         ...                 ExportConfig(formats=("tflite-int8",)))  # doctest: +SKIP
         >>> print(format_parity(report["parity"]))  # doctest: +SKIP
@@ -157,6 +166,15 @@ def export(
     elif web_runtime is not None:
         raise ValueError(f"web_runtime={str(web_runtime)!r} is for the 'web' format; add web "
                          f"to formats {list(config.formats)}")
+    if "onnx" in config.formats:  # now, not after minutes of conversion
+        require_onnx()
+    if "bioimageio" in config.formats:
+        from unet_tf.deploy.bioimageio import require_bioimageio
+
+        try:
+            require_bioimageio()
+        except ImportError as exc:  # a missing extra is the user's to fix: one line
+            raise ValueError(str(exc)) from None
 
     start = time.time()
     model, info = load_run(model_path)
@@ -195,13 +213,20 @@ def export(
             logger.info("export: %s (%d bytes)", name, len(content))
         if tflite:
             written["tflite"] = tflite
+        if "onnx" in config.formats:
+            started = time.time()
+            content = convert_onnx(model, info)
+            (tmp / ONNX_FILE).write_bytes(content)
+            written["onnx"] = describe_onnx(content)
+            logger.info("export: %s (%d bytes, converted in %.1f s)", ONNX_FILE, len(content),
+                        time.time() - started)
 
         run_config = info.to_dict()
         run_config["export"] = {
             **written,
             "source_model": keras_path.name,
             "representative_images": len(representative) if representative else 0,
-            "versions": _versions(),
+            "versions": _versions(onnx="onnx" in written),
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
         (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names))
@@ -212,6 +237,8 @@ def export(
             predictors["savedmodel"] = Predictor.from_path(tmp / SAVED_MODEL_DIR)
         for name, entry in tflite.items():
             predictors[entry["format"]] = Predictor.from_path(tmp / name)
+        if "onnx" in written:
+            predictors["onnx"] = Predictor.from_path(tmp / ONNX_FILE)
         parity = parity_check(reference, predictors, parity_examples, config.thresholds)
         parity["data"] = parity_source
         (tmp / PARITY_FILE).write_text(json.dumps(parity, indent=2) + "\n")
@@ -224,6 +251,19 @@ def export(
                 parity,
             )
         del predictors, reference
+        if "bioimageio" in config.formats:  # its test tensors: the first parity image
+            from unet_tf.deploy.bioimageio import write_bioimageio
+
+            spdx = (info.extra.get("shipped") or {}).get("spdx") or "CC-BY-4.0"
+            write_bioimageio(keras_path, tmp / BIOIMAGEIO_DIR, license=spdx,
+                             test_image=parity_examples[0][0],
+                             zip_path=tmp / f"{BIOIMAGEIO_DIR}.zip")
+            run_config["export"]["bioimageio"] = {
+                "format": "bioimageio", "path": BIOIMAGEIO_DIR, "zip": f"{BIOIMAGEIO_DIR}.zip",
+                "spec": "0.5", "license": spdx}
+            (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
+            logger.info("export: bioimage.io package written (%s, licence %s)",
+                        BIOIMAGEIO_DIR, spdx)
         if "web" in config.formats:
             from unet_tf.web import write_web
 
@@ -252,7 +292,7 @@ def describe_tflite(content: bytes, export_format: str) -> dict[str, Any]:
     }
 
 
-def _versions() -> dict[str, str]:
+def _versions(onnx: bool = False) -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
     import keras
@@ -260,12 +300,17 @@ def _versions() -> dict[str, str]:
 
     from unet_tf import __version__
 
-    try:
-        litert = version("ai-edge-litert")
-    except PackageNotFoundError:
-        litert = "unknown"
-    return {"tensorflow": tf.__version__, "keras": keras.__version__,
-            "ai_edge_litert": litert, "unet_tf": __version__}
+    def installed(name: str) -> str:
+        try:
+            return version(name)
+        except PackageNotFoundError:
+            return "unknown"
+
+    versions = {"tensorflow": tf.__version__, "keras": keras.__version__,
+                "ai_edge_litert": installed("ai-edge-litert"), "unet_tf": __version__}
+    if onnx:
+        versions.update({name: installed(name) for name in ("tf2onnx", "onnx", "onnxruntime")})
+    return versions
 
 
 def _replace(tmp: Path, out: Path) -> None:

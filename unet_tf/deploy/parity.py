@@ -44,7 +44,7 @@ def parity_check(
         against the ground truth, the check applied and whether it passed; ``passed``
         overall. It does not raise; :func:`export` does.
 
-    Example:
+    Examples:
         >>> report = parity_check(keras_predictor, {"savedmodel": sm}, pairs)  # doctest: +SKIP
         >>> report["formats"]["savedmodel"]["agreement"]  # doctest: +SKIP
         1.0

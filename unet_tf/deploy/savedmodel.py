@@ -48,7 +48,7 @@ def save_saved_model(model, info: RunInfo, path: str | Path) -> Path:
         ``path``. Load it anywhere with ``tf.saved_model.load(path)
         .signatures["serving_default"](images=uint8_batch)`` -> {"mask", "probabilities"}.
 
-    Example:
+    Examples:
         >>> save_saved_model(model, info, "export/saved_model")  # doctest: +SKIP
     """
     import keras

@@ -43,7 +43,7 @@ class ExportError(ValueError):
 def tflite_file_name(variant: str) -> str:
     """File name of a TFLite variant: ``model_fp32.tflite``, ``model_int8.tflite``, ...
 
-    Example:
+    Examples:
         >>> tflite_file_name("int8")
         'model_int8.tflite'
     """
@@ -83,7 +83,7 @@ def convert_tflite(
     Raises:
         ExportError: when the converter fails or the result holds a non-builtin op.
 
-    Example:
+    Examples:
         >>> data = convert_tflite(model, info, "fp16")  # doctest: +SKIP
     """
     import keras
@@ -143,7 +143,7 @@ def convert_tflite(
 def tflite_operators(content: bytes) -> list[str]:
     """Names of the operators a .tflite flatbuffer uses (custom ops as ``CUSTOM:<name>``).
 
-    Example:
+    Examples:
         >>> tflite_operators(Path("model_int8.tflite").read_bytes())  # doctest: +SKIP
         ['CONCATENATION', 'CONV_2D', 'MAX_POOL_2D', 'QUANTIZE', 'TRANSPOSE_CONV']
     """
@@ -166,7 +166,7 @@ def tflite_operators(content: bytes) -> list[str]:
 def check_builtin_ops(content: bytes, name: str = "model.tflite") -> list[str]:
     """Return the file's operators; raise ExportError if any is a Flex (Select TF) or custom op.
 
-    Example:
+    Examples:
         >>> check_builtin_ops(Path("model_fp32.tflite").read_bytes())  # doctest: +SKIP
         ['CAST', 'CONCATENATION', 'CONV_2D', 'MAX_POOL_2D', 'TRANSPOSE_CONV']
     """

@@ -8,7 +8,7 @@ model (refusing one of other classes), :func:`evaluate_instances` scores objects
 2018 score, AJI) and :func:`write_outputs` writes one image's label image, overlay and
 object table. NumPy, SciPy and scikit-image only: no TensorFlow import.
 
-Example:
+Examples:
     >>> import numpy as np
     >>> from unet_tf.instances import evaluate_instances, label
     >>> p = np.zeros((5, 9, 3), np.float32); p[..., 0] = 1

@@ -36,7 +36,7 @@ def _relabel(labels: np.ndarray) -> tuple[np.ndarray, int]:
 def overlaps(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Intersections and IoUs [n_true, n_pred] of every pair of objects of two label images.
 
-    Example:
+    Examples:
         >>> t = np.array([[1, 1, 0, 0]]); p = np.array([[0, 5, 5, 0]])
         >>> inter, iou = overlaps(t, p)
         >>> inter.tolist(), iou.round(3).tolist()
@@ -61,7 +61,7 @@ def overlaps(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def dsb_scores(iou: np.ndarray, thresholds=THRESHOLDS) -> np.ndarray:
     """TP / (TP + FP + FN) at each threshold, from an IoU matrix [n_true, n_pred].
 
-    Example:
+    Examples:
         >>> dsb_scores(np.array([[0.8, 0.0], [0.0, 0.6]]), (0.5, 0.7)).tolist()
         [1.0, 0.3333333333333333]
     """
@@ -75,7 +75,7 @@ def dsb_scores(iou: np.ndarray, thresholds=THRESHOLDS) -> np.ndarray:
 def aggregated_jaccard(true: np.ndarray, pred: np.ndarray) -> float:
     """Aggregated Jaccard index of one image (Kumar et al. 2017; see the module notes).
 
-    Example:
+    Examples:
         >>> t = np.array([[1, 1, 2, 2]]); p = np.array([[1, 1, 1, 1]])  # a merged pair
         >>> aggregated_jaccard(t, p)  # (2 + 2) / (4 + 4): the merged object counted twice
         0.5
@@ -101,7 +101,7 @@ def aggregated_jaccard(true: np.ndarray, pred: np.ndarray) -> float:
 def image_scores(true: np.ndarray, pred: np.ndarray) -> dict:
     """Scores of one image: ap_50_95, ap_50, ap_75, aji and the object counts.
 
-    Example:
+    Examples:
         >>> ids = np.zeros((6, 6), np.int32); ids[:3] = 1; ids[3:] = 2
         >>> image_scores(ids, ids)["ap_50_95"]
         1.0
@@ -131,7 +131,7 @@ def evaluate_instances(pairs: Iterable[tuple[np.ndarray, np.ndarray]]) -> dict:
         "per_threshold" ({threshold: mean score}), "true_objects", "predicted_objects"
         (totals)}.
 
-    Example:
+    Examples:
         >>> ids = np.zeros((6, 6), np.int32); ids[:3] = 1
         >>> r = evaluate_instances([(ids, ids), (ids, np.zeros_like(ids))])
         >>> r["ap_50_95"], r["aji"], r["true_objects"]

@@ -45,7 +45,7 @@ def _check_shapes(image: np.ndarray, *labels: np.ndarray) -> None:
 def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.35) -> np.ndarray:
     """The image with every object tinted its own colour and outlined, uint8 [H, W, 3].
 
-    Example:
+    Examples:
         >>> ids = np.zeros((8, 8), np.int32); ids[2:6, 2:6] = 1
         >>> overlay(np.zeros((8, 8, 3), np.uint8), ids).shape
         (8, 8, 3)
@@ -63,7 +63,7 @@ def overlay(image: np.ndarray, labels: np.ndarray, alpha: float = 0.35) -> np.nd
 def unmatched(true: np.ndarray, pred: np.ndarray, iou: float = 0.5):
     """Ids of missed true objects and of false predicted objects (no partner with IoU > iou).
 
-    Example:
+    Examples:
         >>> t = np.array([[1, 1, 0, 2]]); p = np.array([[3, 3, 4, 0]])
         >>> [a.tolist() for a in unmatched(t, p)]
         [[2], [4]]
@@ -81,7 +81,7 @@ def comparison(
 ) -> np.ndarray:
     """Predicted vs true objects on the image, uint8 [H, W, 3] (colours: module notes).
 
-    Example:
+    Examples:
         >>> t = np.zeros((8, 8), np.int32); t[1:4, 1:4] = 1; t[4:8, 4:8] = 2
         >>> p = np.zeros_like(t); p[1:4, 1:4] = 1
         >>> comparison(np.zeros((8, 8), np.uint8), t, p)[5, 5].tolist()  # missed: red
@@ -125,7 +125,7 @@ def write_outputs(
         {"instances", "overlay", "objects", "comparison" (or None): paths, "rows": the
         table rows (dicts with the CSV fields)}.
 
-    Example:
+    Examples:
         >>> import tempfile
         >>> ids = np.zeros((8, 8), np.int32); ids[2:6, 2:6] = 1
         >>> out = write_outputs(np.zeros((8, 8, 3), np.uint8), ids, None, tempfile.mkdtemp(), "a")

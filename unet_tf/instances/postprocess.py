@@ -89,7 +89,7 @@ def label(
     Returns:
         int32 [H, W] labels, 0 = background, objects numbered 1..n.
 
-    Example:
+    Examples:
         >>> p = np.zeros((5, 9, 3), np.float32); p[..., 0] = 1  # two objects, one boundary
         >>> p[1:4, 1:8] = [0, 1, 0]; p[1:4, 4] = [0, 0, 1]
         >>> label(p, min_size=1)[2]  # the boundary column goes to one of its neighbours
@@ -122,7 +122,7 @@ def semantic_label(
     Works on any probabilities whose class 0 is the background (2-class foreground models
     as well as 3-class ones); touching objects come out merged.
 
-    Example:
+    Examples:
         >>> p = np.zeros((5, 9, 3), np.float32); p[..., 0] = 1
         >>> p[1:4, 1:8] = [0, 1, 0]; p[1:4, 4] = [0, 0, 1]
         >>> semantic_label(p, min_size=1)[2]
@@ -145,7 +145,7 @@ def object_table(labels: np.ndarray, probabilities: np.ndarray | None = None) ->
         Dicts with keys id, area, centroid_y, centroid_x, mean_probability (the mean of
         1 - P(background) over the object's pixels; None without probabilities).
 
-    Example:
+    Examples:
         >>> ids = np.zeros((4, 4), np.int32); ids[1:3, 1:3] = 1
         >>> object_table(ids)
         [{'id': 1, 'area': 4, 'centroid_y': 1.5, 'centroid_x': 1.5, 'mean_probability': None}]
@@ -184,7 +184,7 @@ def is_instance_model(config: Mapping[str, Any]) -> bool:
     which its config.json records under ``data.spec``; a config.json without a recorded
     spec is judged by its class names alone.
 
-    Example:
+    Examples:
         >>> is_instance_model({"class_names": ["background", "interior", "boundary"],
         ...                    "data": {"spec": "instances:nuclei"}})
         True
@@ -223,7 +223,7 @@ def object_separator(
     Raises:
         ValueError: the model is neither an instance model nor a 2-class one.
 
-    Example:
+    Examples:
         >>> object_separator({"class_names": ["background", "foreground"]}, "run").__name__
         'semantic_label'
     """

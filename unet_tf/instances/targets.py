@@ -41,7 +41,7 @@ def boundary_target(instances: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.nd
     Returns:
         int32 [H, W] classes: 2 on every object's rim, 1 on the rest of the object, 0 outside.
 
-    Example:
+    Examples:
         >>> ids = np.zeros((6, 8), np.uint16); ids[1:5, 1:4] = 1; ids[1:5, 4:7] = 2
         >>> boundary_target(ids, width=1)[2]  # two touching squares: 2 px between them
         array([0, 2, 1, 2, 2, 1, 2, 0], dtype=int32)
@@ -68,7 +68,7 @@ def boundary_target(instances: np.ndarray, width: int = BOUNDARY_WIDTH) -> np.nd
 def foreground_target(instances: np.ndarray) -> np.ndarray:
     """Classes 0 background / 1 foreground (any object): the semantic-only target.
 
-    Example:
+    Examples:
         >>> foreground_target(np.array([[0, 3], [7, 0]]))
         array([[0, 1],
                [1, 0]], dtype=int32)

@@ -1,6 +1,6 @@
 """Shipped models by name (``saved_models/``): list them, resolve a name, load one.
 
-Example:
+Examples:
     >>> import unet_tf
     >>> model, info = unet_tf.load_model("pets")  # doctest: +SKIP
     >>> info.class_names  # doctest: +SKIP
@@ -23,7 +23,7 @@ def load_model(model: str | Path):
     fine-tune with ``model.fit``) and its :class:`unet_tf.RunInfo` (class names, input size,
     preprocessing, stored post-processing). It is what every ``unet-tf --model`` uses.
 
-    Example:
+    Examples:
         >>> model, info = load_model("nuclei")  # doctest: +SKIP
     """
     from unet_tf.checkpoint import load_run

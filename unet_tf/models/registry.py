@@ -61,7 +61,7 @@ class ShippedModel:
 def shipped_models(root: str | Path | None = None) -> list[ShippedModel]:
     """The shipped models in ``root`` (default :func:`models_dir`), sorted by name.
 
-    Example:
+    Examples:
         >>> [m.name for m in shipped_models()]  # doctest: +SKIP
         ['membranes', 'nuclei', 'pets', 'street']
     """
@@ -89,7 +89,7 @@ def resolve(model: str | Path) -> Path:
         FileNotFoundError: neither a path that exists nor a shipped model's name; the
             message lists the shipped names, or says where they come from when none are found.
 
-    Example:
+    Examples:
         >>> resolve("nuclei")  # doctest: +SKIP
         PosixPath('.../saved_models/nuclei')
     """

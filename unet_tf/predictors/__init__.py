@@ -1,6 +1,6 @@
 """One predictor for every format: a run directory / .keras file, a SavedModel, a .tflite file.
 
-Example:
+Examples:
     >>> from unet_tf.predictors import Predictor
     >>> predictor = Predictor.from_path("pets-export/model_int8.tflite")  # doctest: +SKIP
     >>> mask = predictor.predict("cat.jpg")  # doctest: +SKIP

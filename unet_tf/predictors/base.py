@@ -79,7 +79,7 @@ class Predictor:
         Returns:
             A :class:`Predictor` whose ``predict`` works the same for every format.
 
-        Example:
+        Examples:
             >>> p = Predictor.from_path("saved_models/pets")  # doctest: +SKIP
             >>> p.predict(np.zeros((300, 200, 3), np.uint8)).shape  # doctest: +SKIP
             (300, 200)
@@ -111,7 +111,7 @@ class Predictor:
         Returns:
             uint8 class mask [H, W], or (mask, probabilities).
 
-        Example:
+        Examples:
             >>> mask, probs = predictor.predict(image, return_probabilities=True)  # doctest: +SKIP
             >>> mask = predictor.predict(big_image, tile=256, overlap=32)  # doctest: +SKIP
         """

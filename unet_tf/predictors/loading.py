@@ -1,4 +1,4 @@
-"""Pick the predictor class for a path: run directory, .keras, SavedModel or .tflite."""
+"""Pick the predictor class for a path: run directory, .keras, SavedModel, .tflite, .onnx."""
 
 from __future__ import annotations
 
@@ -25,6 +25,10 @@ def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bo
         from unet_tf.predictors.tflite import TFLitePredictor
 
         return TFLitePredictor(path, num_threads=num_threads)
+    if path.suffix == ".onnx" and path.is_file():
+        from unet_tf.predictors.onnx import OnnxPredictor
+
+        return OnnxPredictor(path, num_threads=num_threads, **options)
     if path.suffix == ".keras" and path.is_file():
         from unet_tf.predictors.keras_model import KerasPredictor
 
@@ -45,6 +49,6 @@ def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bo
             f"(found {contents}); pass a run directory, an export directory or a model file"
         )
     raise ValueError(
-        f"{path}: unknown model format {path.suffix!r}; use a .keras or .tflite file, a "
-        "run directory or a SavedModel folder"
+        f"{path}: unknown model format {path.suffix!r}; use a .keras, .tflite or .onnx file, "
+        "a run directory, a SavedModel folder or a shipped model's name"
     )

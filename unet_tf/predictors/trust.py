@@ -21,7 +21,7 @@ The graph is read in three parts (:func:`graph_ops`), each with its own list:
 Each part has its own list, so a serving function cannot reach the save function's file
 writes, nor a restore op hide extra work behind the saver's exemption.
 
-Example:
+Examples:
     >>> "Conv2D" in ALLOWED_OPS and "WriteFile" not in ALLOWED_OPS
     True
     >>> "SaveV2" in SAVE_OPS and "SaveV2" not in ALLOWED_OPS | RESTORE_OPS
@@ -147,7 +147,7 @@ def graph_ops(path: str | Path) -> dict[str, dict[str, str]]:
     Raises:
         ValueError: ``saved_model.pb`` cannot be parsed.
 
-    Example:
+    Examples:
         >>> graph_ops("export/saved_model")["serving"]["Conv2D"]  # doctest: +SKIP
         'function __inference_serve_1733'
     """
@@ -189,7 +189,7 @@ def graph_ops(path: str | Path) -> dict[str, dict[str, str]]:
 def refused_ops(path: str | Path) -> dict[str, str]:
     """``{op: where}`` for each op of a SavedModel's graph outside its part's allow-list.
 
-    Example:
+    Examples:
         >>> refused_ops("export/saved_model")  # doctest: +SKIP
         {}
     """
@@ -212,7 +212,7 @@ def check_saved_model(path: str | Path, trusted: bool = False) -> None:
             :data:`SAVE_OPS` / :data:`RESTORE_OPS` for the variables' save / restore).
         ValueError: ``saved_model.pb`` cannot be parsed.
 
-    Example:
+    Examples:
         >>> check_saved_model("export/saved_model")  # doctest: +SKIP
     """
     if trusted:

@@ -13,7 +13,7 @@ The page repeats the Python TFLite predictor's steps in JavaScript (``static/seg
 TensorFlow's antialiased bilinear resize to the training size, the input tensor's dtype and
 quantization from config.json, bilinear logits back to the photo's size, argmax.
 
-Example:
+Examples:
     >>> from unet_tf.web import serve, write_web
     >>> web = write_web("pets-export", model="int8")  # doctest: +SKIP
     >>> serve(web, port=8000)  # doctest: +SKIP

@@ -6,7 +6,7 @@
 :func:`litert_latency` times the same .tflite file with the Python LiteRT interpreter, so
 the two can be compared in one run.
 
-Example:
+Examples:
     >>> with PageSession("pets-export/web") as session:  # doctest: +SKIP
     ...     session.open("model_int8.tflite")
     ...     mask = session.segment("cat.png")
@@ -178,7 +178,7 @@ def litert_latency(tflite: str | Path, threads: Sequence[int] = (1, 2), runs: in
     A run is what the page times too: set the input, invoke, copy the output. Rounds
     alternate between the thread counts, as the page's benchmark does.
 
-    Example:
+    Examples:
         >>> litert_latency("pets-export/model_int8.tflite", threads=(1, 2))  # doctest: +SKIP
         {1: 2.3, 2: 1.4}
     """

@@ -77,7 +77,7 @@ def write_web(
             downloadable (the message says how to bring it in by hand).
         ValueError: the export lacks the requested .tflite file.
 
-    Example:
+    Examples:
         >>> write_web("pets-export", model=["int8", "fp16"])  # doctest: +SKIP
         PosixPath('pets-export/web')
     """

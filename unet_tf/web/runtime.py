@@ -18,7 +18,7 @@ dependency @litertjs/wasm-utils) pinned, version and sha512 integrity, by this p
 
 Nothing is ever unpacked from a tarball that failed its integrity check.
 
-Example:
+Examples:
     >>> from unet_tf.web.runtime import runtime_dir
     >>> runtime_dir()  # doctest: +SKIP
     PosixPath('/home/me/.cache/unet_tf/litertjs-2.5.3')
@@ -104,7 +104,7 @@ def registry_url() -> str:
 def pins(lock: str | Path | None = None) -> dict[str, Pin]:
     """The runtime's packages, by short name, from package-lock.json (default: this package's).
 
-    Example:
+    Examples:
         >>> pins()["core"].tarball
         'core-2.5.3.tgz'
     """
@@ -153,7 +153,7 @@ def verify(path: str | Path, integrity: str) -> None:
     Raises:
         IntegrityError: the file's digest differs (the message gives both).
 
-    Example:
+    Examples:
         >>> verify("core-2.5.3.tgz", pins()["core"].integrity)  # doctest: +SKIP
     """
     algorithm, _, expected = integrity.partition("-")
@@ -322,7 +322,7 @@ def runtime_dir(source: str | Path | None = None) -> Path:
             two tarballs in by hand.
         IntegrityError: a tarball differs from the pin in package-lock.json.
 
-    Example:
+    Examples:
         >>> runtime_dir().name  # doctest: +SKIP
         'litertjs-2.5.3'
     """

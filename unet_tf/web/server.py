@@ -60,7 +60,7 @@ def page_dir(directory: str | Path) -> Path:
 def check_port(port: int) -> int:
     """Return ``port`` if it is a TCP port (0..65535, 0: any free one); else a ValueError.
 
-    Example:
+    Examples:
         >>> check_port(8000)
         8000
     """
@@ -86,7 +86,7 @@ def make_server(
             (browsers allow the webcam on http:// only for localhost).
         verbose: log every request.
 
-    Example:
+    Examples:
         >>> server = make_server("pets-export", port=0)  # doctest: +SKIP
         >>> threading.Thread(target=server.serve_forever, daemon=True).start()  # doctest: +SKIP
     """
@@ -115,7 +115,7 @@ def serve(
         isolate: send the cross-origin isolation headers (2+ WebAssembly threads).
         host: address to listen on.
 
-    Example:
+    Examples:
         >>> serve("pets-export")  # doctest: +SKIP
         Serving pets-export/web at http://127.0.0.1:8000/ (cross-origin isolated) ...
     """

@@ -25,7 +25,7 @@ def page_for_run(run: str | Path, runtime: str | Path | None = None) -> Path:
         FileNotFoundError: the run has no int8 .tflite (the message says how to export one).
         ValueError: the run was trained at native resolution (see :func:`write_web`).
 
-    Example:
+    Examples:
         >>> page_for_run("saved_models/pets")  # doctest: +SKIP
         PosixPath('/home/me/.cache/unet_tf/pages/pets/web')
     """
