@@ -89,10 +89,17 @@ def finish(workers: list[subprocess.Popen]) -> list[str]:
     return logs
 
 
+@pytest.fixture(scope="module")
+def two_worker_run(tmp_path_factory):
+    """(run directory, worker logs) of one uninterrupted 2-worker run of ARGS (3 epochs),
+    shared by the tests that compare with it."""
+    out = tmp_path_factory.mktemp("two_workers") / "multi"
+    return out, finish(start_workers(out))
+
+
 @pytest.mark.slow  # two worker processes and a single-process run, ~40 s
-def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
-    out = tmp_path / "multi"
-    logs = finish(start_workers(out))
+def test_two_workers_train_like_one_process_and_agree_on_the_weights(two_worker_run, tmp_path):
+    out, logs = two_worker_run
     prints = [re.findall(r"(worker \d): weights fingerprint (\w+)", log) for log in logs]
     assert [p[0][0] for p in prints] == ["worker 0", "worker 1"], logs
     assert prints[0][0][1] == prints[1][0][1]  # the same weights on both workers
@@ -119,16 +126,16 @@ def test_two_workers_train_like_one_process_and_agree_on_the_weights(tmp_path):
     assert not any(getattr(layer, "synchronized", False) for layer in model.layers)
 
 
-@pytest.mark.slow  # four worker processes, ~50 s
-def test_a_killed_two_worker_run_resumes_to_the_uninterrupted_result(tmp_path):
-    finish(start_workers(tmp_path / "whole", "--epochs", "4"))
+@pytest.mark.slow  # four worker processes, ~40 s (the uninterrupted run is shared)
+def test_a_killed_two_worker_run_resumes_to_the_uninterrupted_result(two_worker_run, tmp_path):
+    whole_run, _ = two_worker_run
     out = tmp_path / "killed"
-    workers = start_workers(out, "--epochs", "4")
+    workers = start_workers(out)
     state = out / "backup" / "state.json"
     deadline = time.time() + 180
-    while time.time() < deadline:  # kill both once the backup holds two epochs
+    while time.time() < deadline:  # kill both once the backup holds an epoch
         try:
-            if json.loads(state.read_text())["epoch"] >= 2:
+            if json.loads(state.read_text())["epoch"] >= 1:
                 break
         except (OSError, ValueError, KeyError):
             pass
@@ -137,15 +144,15 @@ def test_a_killed_two_worker_run_resumes_to_the_uninterrupted_result(tmp_path):
     for worker in workers:
         worker.kill()
         worker.communicate()
-    logs = finish(start_workers(out, "--epochs", "4"))
+    logs = finish(start_workers(out))
     assert all("resuming the running run" in log for log in logs)
-    whole, resumed = history(tmp_path / "whole"), history(out)
-    assert len(resumed["loss"]) == 4  # every epoch once
+    whole, resumed = history(whole_run), history(out)
+    assert len(resumed["loss"]) == 3  # every epoch once
     for key in whole:
         np.testing.assert_allclose(resumed[key], whole[key], rtol=1e-4, atol=1e-5, err_msg=key)
     config = json.loads((out / "config.json").read_text())
     assert config["status"] == "finished"
-    assert config["best_epoch"] == json.loads((tmp_path / "whole" / "config.json").read_text())[
+    assert config["best_epoch"] == json.loads((whole_run / "config.json").read_text())[
         "best_epoch"]
 
 
