@@ -231,7 +231,8 @@ def export(
         (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
         (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names))
 
-        reference = KerasPredictor.from_model(model, info, keras_path)
+        # exported formats run no test-time augmentation: nor does the reference they match
+        reference = KerasPredictor.from_model(model, info, keras_path, tta=False)
         predictors: dict[str, Predictor] = {}
         if "savedmodel" in config.formats:
             predictors["savedmodel"] = Predictor.from_path(tmp / SAVED_MODEL_DIR)
