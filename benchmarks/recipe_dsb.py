@@ -31,7 +31,6 @@ Usage (from the repository root):
 from __future__ import annotations
 
 import functools
-import itertools
 import json
 import time
 from pathlib import Path
@@ -106,27 +105,21 @@ def figure(run: Path, data: DataConfig, objects, path: Path) -> None:
     print(f"figure: {path} ({name})", flush=True)
 
 
-def tune(run: Path, data: DataConfig, objects, grid: dict) -> dict:
-    """Post-processing parameters with the best ap_50_95 on training images (seeded sample).
+def tune(run: Path, data: DataConfig, grid: dict) -> dict:
+    """Post-processing parameters with the best ap_50_95 on TUNE_IMAGES training images,
+    stored in the run's config.json (:func:`unet_tf.tune`, what ``unet-tf tune`` runs).
 
     The held-out images play no part: the model has seen these images, so the score here
     is optimistic, but the choice of thresholds is what carries over.
     """
-    from unet_tf.data import load_instance_pairs
-    from unet_tf.instances import evaluate_instances
+    from unet_tf.tuning import tune as tune_run
 
-    probabilities = probability_function(run)
-    pairs = load_instance_pairs(data, "training")
-    pick = np.random.default_rng(data.seed).choice(len(pairs), TUNE_IMAGES, replace=False)
-    maps = [(pairs[i][2], probabilities(pairs[i][1])) for i in sorted(pick)]
-    trials = []
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values, strict=True))
-        result = evaluate_instances([(true, objects(p, **params)) for true, p in maps])
-        trials.append((result["ap_50_95"], params))
-    best_score, best = max(trials, key=lambda t: t[0])
-    print(f"tuned on {TUNE_IMAGES} training images: {best} ({best_score:.4f})", flush=True)
-    return {"params": best, "train_sample_ap_50_95": round(best_score, 4),
+    result = tune_run(run, data, subset="training", images=TUNE_IMAGES, tta=TTA, grid=grid,
+                      seed=data.seed)
+    params = {k: v for k, v in result.items() if k in grid}
+    print(f"tuned on {TUNE_IMAGES} training images: {params} "
+          f"({result['tuned_on']['ap_50_95']:.4f})", flush=True)
+    return {"params": params, "train_sample_ap_50_95": result["tuned_on"]["ap_50_95"],
             "images": TUNE_IMAGES, "grid": grid}
 
 
@@ -156,7 +149,7 @@ def main() -> None:
             ), run)
         summary = run_summary(run)
         objects = methods[kind]
-        tuning = tune(run, data, objects, GRIDS[kind])
+        tuning = tune(run, data, GRIDS[kind])
         candidates = {
             "test": functools.partial(objects, **tuning["params"]),
             "test_default_params": objects,
