@@ -72,6 +72,47 @@ MODELS = {
                   "other animals and people are out of its training distribution; the "
                   "border class is a thin band and scores lowest.",
     },
+    "membranes": {
+        "recipe": "recipe_isbi", "variant": "plain", "run": "isbi_plain",
+        "task": "semantic segmentation of cell membranes in serial-section electron "
+                "microscopy (membrane / interior), the U-Net paper's task",
+        "data": "ISBI 2012 EM segmentation challenge training volume (Cardona et al. 2010; "
+                "Drosophila first-instar larva ventral nerve cord, ssTEM): slices 00-16 of "
+                "the 22 in ../shared/data",
+        "licence": "research use: the ISBI 2012 challenge data carries no open licence; "
+                   "cite Cardona et al. 2010 and Arganda-Carreras et al. 2015, and do not "
+                   "use the weights commercially without the data owners' consent",
+        "spdx": "LicenseRef-research-use",
+        # the recipe's split: symlinks to slices 17-21 under its --runs folder
+        "evaluate": ["--data", "folder:saved_models/recipes/isbi_split", "--subset", "val"],
+        "dev": "slices 17-21 (5 slices, never trained on; folder made by the recipe)",
+        "headline": ("mean_iou", "mean IoU"),
+        "limits": "ssTEM of one Drosophila larva volume at its own resolution (4x4x50 nm "
+                  "voxels, 512 x 512 slices), trained on 17 slices: other EM modalities, "
+                  "tissues or pixel sizes need fine-tuning (`unet-tf train --init membranes`). "
+                  "It predicts membrane pixels, not a neuron segmentation: thin or faint "
+                  "membranes break and merge neighbouring cells.",
+    },
+    "street": {
+        "recipe": "recipe_camvid", "variant": "balanced", "run": "camvid_balanced",
+        "task": "semantic segmentation of street scenes (CamVid, 11 classes; void ignored)",
+        "data": "CamVid (Brostow et al. 2009) in the 11-class SegNet version: its train "
+                "split (367 frames of driving video, Cambridge UK)",
+        "licence": "non-commercial research use only (CamVid's terms); the weights carry "
+                   "the same restriction",
+        "spdx": "LicenseRef-non-commercial",
+        "evaluate": ["--data", f"folder:{DATA}/camvid", "--subset", "val"],
+        "dev": "CamVid's val split (101 frames). Caution: val is a sequence of the same "
+               "drives as train, so it flatters the model: on CamVid's separate test split "
+               "(233 frames the project never had) the same recipe scored 0.455 mean IoU "
+               "against 0.595 on val",
+        "headline": ("mean_iou", "mean IoU"),
+        "limits": "Daytime driving video from one city (Cambridge, UK, 2007-2008), 360 x 480 "
+                  "frames segmented at 192 x 256: expect much lower quality on other cities, "
+                  "cameras, night or weather. Thin and rare classes (pole, sign, pedestrian, "
+                  "bicyclist) score far below road, sky and buildings. Not for driving "
+                  "decisions.",
+    },
 }
 
 
