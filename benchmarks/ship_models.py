@@ -98,9 +98,9 @@ MODELS = {
         "task": "semantic segmentation of street scenes (CamVid, 11 classes; void ignored)",
         "data": "CamVid (Brostow et al. 2009) in the 11-class SegNet version: its train "
                 "split (367 frames of driving video, Cambridge UK)",
-        "licence": "non-commercial research use only (CamVid's terms); the weights carry "
-                   "the same restriction",
-        "spdx": "LicenseRef-non-commercial",
+        "licence": "CC BY-NC 4.0 (CamVid's terms: personal and research use only; the "
+                   "weights carry the same restriction)",
+        "spdx": "CC-BY-NC-4.0",
         "evaluate": ["--data", f"folder:{DATA}/camvid", "--subset", "val"],
         "dev": "CamVid's val split (101 frames). Caution: val is a sequence of the same "
                "drives as train, so it flatters the model: on CamVid's separate test split "

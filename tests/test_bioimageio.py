@@ -190,3 +190,24 @@ def test_export_writes_a_package_that_bioimageio_core_passes(offline, tmp_path_f
     summary = test_model(out / "bioimageio.zip")
     assert summary.status == "passed", [d.name for d in summary.details
                                         if d.status == "failed"]
+
+
+def test_package_licence_follows_the_model_or_the_user(offline):
+    """A shipped model's own SPDX id, one given explicitly, else CC-BY-4.0; a shipped model
+    without a listed licence (membranes: research use) must be given one, before any work."""
+    from unet_tf.checkpoint import RunInfo
+    from unet_tf.config import ModelConfig
+    from unet_tf.deploy.exporter import bioimageio_license
+
+    def info(shipped=None):
+        return RunInfo(ModelConfig(), ("a", "b"), (64, 64), {},
+                       {"shipped": shipped} if shipped else {})
+
+    research = {"licence": "research use", "spdx": "LicenseRef-research-use"}
+    assert bioimageio_license(info(), None) == "CC-BY-4.0"
+    assert bioimageio_license(info({"spdx": "CC-BY-NC-4.0"}), None) == "CC-BY-NC-4.0"
+    assert bioimageio_license(info(research), "CC-BY-4.0") == "CC-BY-4.0"
+    with pytest.raises(ValueError, match=r"no SPDX licence \(research use\).*--license"):
+        bioimageio_license(info(research), None)
+    with pytest.raises(ValueError, match="'nope' is not a current SPDX"):
+        bioimageio_license(info({"spdx": "CC0-1.0"}), "nope")

@@ -348,6 +348,8 @@ class ExportConfig:
     representative_images: int = 100  # training images that calibrate int8 activations
     thresholds: ParityThresholds = field(default_factory=ParityThresholds)
     overwrite: bool = False  # replace an existing export folder (only once the new one passed)
+    # SPDX id of a bioimage.io package's licence; None: a shipped model's own, else CC-BY-4.0
+    license: str | None = None
 
     def __post_init__(self) -> None:
         bad = [f for f in self.formats if f not in OUTPUT_FORMATS]

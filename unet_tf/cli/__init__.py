@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=("pixel agreement with Keras" if kind == "min-agreement" else
                              "mean IoU vs truth within this of Keras'") + " (default: %(default)s)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    p.add_argument("--license", metavar="SPDX",
+                   help="licence of a bioimage.io package, an SPDX id such as CC-BY-4.0 "
+                   "(default: a shipped model's own, else CC-BY-4.0)")
     p.add_argument("--web-runtime", metavar="PATH",
                    help="LiteRT.js for the web format, for a machine without network: a folder "
                    "holding the npm tarballs core-2.5.3.tgz and wasm-utils-2.5.3.tgz of "

@@ -88,6 +88,7 @@ def cmd_export(args) -> int:
             field.name: getattr(args, field.name)
             for field in dataclasses.fields(ParityThresholds)}),
         overwrite=args.overwrite,
+        license=args.license,
     )
     report = export(args.model, args.out, config, data=data_config(args) if args.data else None,
                     web_runtime=args.web_runtime)

@@ -101,7 +101,7 @@ def write_bioimageio(
         ...                        authors=["Ada Lovelace"], license="MIT")  # doctest: +SKIP
     """
     spec = require_bioimageio()
-    license = _license_id(license)
+    license = license_id(license)
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"{out} exists and is not an empty folder; give a new folder for the "
@@ -140,7 +140,7 @@ def require_bioimageio():
     return spec
 
 
-def _license_id(license: str) -> str:
+def license_id(license: str) -> str:
     """``license`` if bioimageio.spec knows it as a current SPDX id, else ValueError."""
     import pydantic
     from bioimageio.spec.model.v0_5 import LicenseId

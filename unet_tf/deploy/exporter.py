@@ -99,6 +99,27 @@ def raw_examples(
     return pairs, source.description
 
 
+def bioimageio_license(info: RunInfo, license: str | None) -> str:
+    """The SPDX id a bioimage.io package of this run carries, checked before any conversion.
+
+    ``license`` when given; else a shipped model's own (its training data's terms), else
+    CC-BY-4.0 (the bioimage.io model zoo's usual choice) for a user's run. A shipped model
+    whose data has no listed SPDX licence (``membranes``: research use) needs one said.
+    """
+    from unet_tf.deploy.bioimageio import license_id
+
+    shipped = info.extra.get("shipped")
+    if license is None and shipped:
+        try:
+            return license_id(shipped.get("spdx") or "")
+        except ValueError:
+            raise ValueError(
+                f"this model's training data has no SPDX licence ({shipped.get('licence')}); "
+                "a bioimage.io package needs one: check the data's terms, then pass "
+                "--license ID (ExportConfig(license=...) in Python)") from None
+    return license_id(license or "CC-BY-4.0")
+
+
 def check_target(out: Path, run_dir: Path, overwrite: bool) -> None:
     """Refuse an ``out`` that is the run itself, a file, or a folder that is not an export."""
     if out.resolve() in (run_dir.resolve(), *run_dir.resolve().parents):
@@ -178,6 +199,7 @@ def export(
 
     start = time.time()
     model, info = load_run(model_path)
+    spdx = bioimageio_license(info, config.license) if "bioimageio" in config.formats else None
     rep_config, rep_subset, parity_config, parity_subset = export_data(info, data)
     # data of other classes are refused here, before anything is converted or written
     parity_examples, parity_source = raw_examples(parity_config, parity_subset,
@@ -255,7 +277,6 @@ def export(
         if "bioimageio" in config.formats:  # its test tensors: the first parity image
             from unet_tf.deploy.bioimageio import write_bioimageio
 
-            spdx = (info.extra.get("shipped") or {}).get("spdx") or "CC-BY-4.0"
             write_bioimageio(keras_path, tmp / BIOIMAGEIO_DIR, license=spdx,
                              test_image=parity_examples[0][0],
                              zip_path=tmp / f"{BIOIMAGEIO_DIR}.zip")
