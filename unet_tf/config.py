@@ -1,7 +1,9 @@
 """Settings for models, data, training and export, as frozen dataclasses with named presets.
 
 Standard library only, so that anything (the CLI, a notebook, a SavedModel's ``config.json``)
-can read a configuration without importing TensorFlow.
+can read a configuration without importing TensorFlow. The export settings (formats,
+:class:`ExportConfig`, :class:`ParityThresholds`) live in :mod:`unet_tf.export_config` and
+are importable from here too.
 
 Examples:
     >>> from unet_tf.config import model_preset
@@ -16,6 +18,37 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from unet_tf.export_config import (
+    EXPORT_FORMATS,
+    OUTPUT_FORMATS,
+    TFLITE_VARIANTS,
+    ExportConfig,
+    ParityThresholds,
+)
+
+__all__ = [  # the export settings have their own module; one import reaches them all
+    "BOUNDARY_WIDTH",
+    "DEFAULT_PRESET",
+    "EXPORT_FORMATS",
+    "IGNORE_LABEL",
+    "JIT_COMPILE",
+    "MODEL_PRESETS",
+    "OUTPUT_FORMATS",
+    "PRECISIONS",
+    "RESOLUTIONS",
+    "STRATEGIES",
+    "TFLITE_VARIANTS",
+    "AugmentConfig",
+    "DataConfig",
+    "ExportConfig",
+    "ModelConfig",
+    "ParityThresholds",
+    "Settings",
+    "TrainConfig",
+    "dump_json",
+    "model_preset",
+]
 
 IGNORE_LABEL = 255  # mask value that losses and metrics skip (void, unlabelled, borders)
 
@@ -94,7 +127,6 @@ class ModelConfig(Settings):
     def size_multiple(self) -> int:
         """Height and width of inputs must be multiples of this."""
         return 2**self.depth
-
 
 
 DEFAULT_PRESET = "fast"  # what `unet-tf train` builds; = ModelConfig(output_stride=2)
@@ -219,7 +251,6 @@ class DataConfig(Settings):
                              f"{self.batch_size} and {self.num_examples}")
 
 
-
 @dataclass(frozen=True)
 class TrainConfig(Settings):
     """Optimisation settings for :func:`unet_tf.train`."""
@@ -286,88 +317,6 @@ class TrainConfig(Settings):
         if not 0 < self.cluster_timeout < float("inf"):
             raise ValueError("TrainConfig.cluster_timeout is a number of seconds > 0, e.g. "
                              f"120; got {self.cluster_timeout!r}")
-
-
-
-# The exported formats, one name each: in --formats, file names, parity reports and
-# Predictor.format. TFLite variants differ by quantization: fp32 (none), fp16 (float16
-# weights), int8 (full integer: uint8 pixels in, uint8 logits out), dynamic (int8 weights,
-# float activations). onnx: the SavedModel's serving function for onnxruntime (float32;
-# needs the "onnx" extra, so it is opt-in).
-TFLITE_VARIANTS = ("fp32", "fp16", "int8", "dynamic")
-EXPORT_FORMATS = ("savedmodel", *(f"tflite-{v}" for v in TFLITE_VARIANTS), "onnx")
-# the browser page (unet_tf.web): LiteRT.js running the int8 (else fp16 or fp32) file;
-# bioimageio: a bioimage.io model package (spec 0.5) beside a .zip of it (opt-in, its extra)
-OUTPUT_FORMATS = (*EXPORT_FORMATS, "web", "bioimageio")
-
-
-@dataclass(frozen=True)
-class ParityThresholds:
-    """What an export must reach against the Keras model to be written (strict defaults).
-
-    Agreement is the fraction of pixels whose class equals the Keras model's, over all
-    pixels of the parity images at their own size. IoU drops are in mean-IoU units against
-    the ground truth (0.01 = 1 point) and are checked both ways (``abs``).
-    """
-
-    savedmodel_agreement: float = 0.999  # same graph and weights: only float round-off differs
-    fp32_agreement: float = 0.999  # TFLite kernels
-    fp16_agreement: float = 0.995  # float16 weights
-    int8_iou_drop: float = 0.01  # full integer: pixels near class boundaries may flip
-    dynamic_iou_drop: float = 0.01  # dynamic-range quantized weights
-    onnx_agreement: float = 0.999  # the SavedModel's float32 graph in onnxruntime's kernels
-
-    def check(self, name: str) -> tuple[str, float]:
-        """(metric, threshold) that the format called ``name`` must pass.
-
-        Examples:
-            >>> ParityThresholds().check("tflite-int8")
-            ('iou_drop', 0.01)
-        """
-        if name not in EXPORT_FORMATS:
-            raise ValueError(f"unknown export format {name!r}; known: {list(EXPORT_FORMATS)}")
-        key = name.removeprefix("tflite-")
-        if key in ("int8", "dynamic"):
-            return "iou_drop", getattr(self, f"{key}_iou_drop")
-        return "agreement", getattr(self, f"{key}_agreement")
-
-
-@dataclass(frozen=True)
-class ExportConfig:
-    """What :func:`unet_tf.export` writes and how strictly it checks it.
-
-    Examples:
-        >>> ExportConfig(formats=("savedmodel", "tflite-int8")).tflite_variants
-        ('int8',)
-    """
-
-    # dynamic range is opt-in: its speed depends on the CPU and runtime, and integer-only
-    # accelerators cannot run it
-    formats: tuple[str, ...] = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8")
-    parity_images: int = 50  # validation images compared at their own size
-    representative_images: int = 100  # training images that calibrate int8 activations
-    thresholds: ParityThresholds = field(default_factory=ParityThresholds)
-    overwrite: bool = False  # replace an existing export folder (only once the new one passed)
-    # SPDX id of a bioimage.io package's licence; None: a shipped model's own, else CC-BY-4.0
-    license: str | None = None
-
-    def __post_init__(self) -> None:
-        bad = [f for f in self.formats if f not in OUTPUT_FORMATS]
-        if bad or not self.formats:
-            raise ValueError(
-                f"formats must be a non-empty subset of {list(OUTPUT_FORMATS)}; got "
-                f"{list(self.formats)}"
-            )
-        if "web" in self.formats and not {"int8", "fp16", "fp32"} & set(self.tflite_variants):
-            raise ValueError("the web page runs a .tflite file: add tflite-int8 (or "
-                             "tflite-fp16) to formats beside web")
-        for name in ("parity_images", "representative_images"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1; got {getattr(self, name)}")
-
-    @property
-    def tflite_variants(self) -> tuple[str, ...]:
-        return tuple(f.removeprefix("tflite-") for f in self.formats if f.startswith("tflite-"))
 
 
 def dump_json(obj: Any, path: Any) -> None:
