@@ -33,7 +33,6 @@ from unet_tf.callbacks import (
     StopOnSignal,
     Throughput,
     TrainingDiverged,
-    TrainingInterrupted,
     best_threshold,
     epochs_in_backup,
     read_history,
@@ -43,14 +42,6 @@ from unet_tf.callbacks import (
 from unet_tf.checkpoint import MODEL_FILE, RunInfo, check_run_dir, strip_training_config
 from unet_tf.cluster import task_name
 from unet_tf.config import DataConfig, ModelConfig, TrainConfig
-from unet_tf.data import PREPROCESSING, make_dataset
-from unet_tf.data.class_weights import (
-    BALANCING_POWERS,
-    balanced_class_weights,
-    class_frequencies,
-    with_class_weights,
-)
-from unet_tf.data.weightmap import with_weight_map
 from unet_tf.distributed import (
     fit_multi_worker,
     is_chief,
@@ -65,6 +56,8 @@ from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
 from unet_tf.precision import dtype_policy, resolve_precision
+from unet_tf.run_record import legacy_settings, resume_settings, run_info, stop_error
+from unet_tf.training_data import class_weights, training_datasets, with_pixel_weights
 from unet_tf.viz import plot_history
 from unet_tf.xla import resolve_jit_compile
 
@@ -149,96 +142,27 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
     """Train, resuming the run in ``out``; write the run into ``dest`` (``out`` but on the
     other workers of a multi-worker run)."""
     keras.utils.set_random_seed(train_config.seed)
-    check_input_size(*data_config.image_size, model_config)
-    crop = data_config.augment.crop
-    if crop is not None:
-        size = tuple(data_config.image_size)
-        if crop[0] > size[0] or crop[1] > size[1]:
-            raise ValueError(f"crop {crop[0]}x{crop[1]} (--crop) is larger than the image size "
-                             f"{size[0]}x{size[1]} (--image-size); crop to at most that")
-        check_input_size(*crop, model_config)
-
-    if val_config is None:
-        train_ds, source = make_dataset(data_config, subset="training", training=True)
-        val_ds, val_source = make_dataset(data_config, subset="validation",
-                                          channels=source.channels)
-    else:
-        train_ds, source = make_dataset(data_config, training=True)
-        val_ds, val_source = make_dataset(val_config, channels=source.channels)
-    if tuple(val_source.class_names) != tuple(source.class_names):
-        raise ValueError(
-            f"validation classes {val_source.class_names} differ from training classes "
-            f"{source.class_names}"
-        )
+    _check_crop(data_config, model_config)
+    train_ds, val_ds, source, val_source = training_datasets(data_config, val_config)
     class_names = source.class_names
-    model_config = dataclasses.replace(
-        model_config, num_classes=len(class_names), input_channels=source.channels
-    )
-    start_from = None
-    if train_config.init:  # its architecture, not model_config's, and its weights
-        model_config, start_from = initial_config(train_config.init, class_names,
-                                                  source.channels)
-        check_input_size(*(data_config.augment.crop or data_config.image_size), model_config)
-        if train_config.freeze_encoder_epochs and is_multi_worker(strategy):
-            raise ValueError("freeze_encoder_epochs is not supported with the multi-worker "
-                             "strategy; fine-tune on one host")
+    model_config, start_from = _run_model_config(model_config, train_config, data_config,
+                                                source, strategy)
     logger.info("train: %s (%d examples)", source.description, source.size)
     logger.info("validation: %s (%d examples)", val_source.description, val_source.size)
-
-    weights = train_config.class_weights
-    if isinstance(weights, str):
-        if weights not in BALANCING_POWERS:
-            raise ValueError(
-                f"class_weights is one weight per class or one of {list(BALANCING_POWERS)}; "
-                f"got {weights!r}"
-            )
-        plain, _ = make_dataset(data_config, subset="training" if val_config is None else None)
-        weights = balanced_class_weights(
-            class_frequencies(plain, len(class_names)), BALANCING_POWERS[weights]
-        )
-        logger.info("%s class weights: %s", train_config.class_weights,
-                    np.round(weights, 3).tolist())
-    if weights is not None and len(weights) != len(class_names):
-        raise ValueError(
-            f"class_weights has {len(weights)} values for {len(class_names)} classes "
-            f"{list(class_names)}"
-        )
-    if train_config.weight_map:
-        train_ds = with_weight_map(
-            train_ds, train_config.weight_map_classes, class_weights=weights,
-            w0=train_config.weight_map_w0, sigma=train_config.weight_map_sigma,
-        )
-    elif weights is not None:
-        train_ds = with_class_weights(train_ds, weights)
+    weights = class_weights(train_config, data_config, val_config, class_names)
+    train_ds = with_pixel_weights(train_ds, train_config, weights)
     if train_config.checkpoint not in ("best", "last"):
         raise ValueError(f"checkpoint must be 'best' or 'last'; got {train_config.checkpoint!r}")
 
     steps = -(-source.size // data_config.batch_size)
     precision = resolve_precision(train_config.precision)
-    if train_config.precision == "auto":
-        logger.info("precision auto: %s on this host", precision)
-    height, width = data_config.augment.crop or data_config.image_size
-    jit_compile = resolve_jit_compile(
-        train_config.jit_compile,
-        train_pixels=train_config.epochs * source.size * height * width,
-        distributed=is_distributed(strategy))
-    with strategy.scope(), dtype_policy(precision):
-        model = build_unet(model_config)
-        compile_model(model, class_names, train_config, steps, jit_compile)
-    if train_config.jit_compile == "auto":
-        logger.info("jit_compile auto: %s on this host",
-                    "XLA" if model.jit_compile else "no XLA")
-    if strategy.num_replicas_in_sync > 1:
-        synchronize_batch_norm(model, True)
-        logger.info("%s: %d replicas, global batch %d", type(strategy).__name__,
-                    strategy.num_replicas_in_sync, data_config.batch_size)
-
+    model = _compiled_model(model_config, class_names, train_config, data_config, precision,
+                           source.size, steps, strategy)
     done = epochs_in_backup(out) if status is not None else 0
     history = read_history(out, done)
     if done:
         logger.warning("resuming the %s run in %s after epoch %d of %d; delete %s to start "
                        "over", status, out, done, train_config.epochs, out)
-    weights = [float(w) for w in weights] if weights is not None else None
     if start_from is not None and not done:  # a resumed run restores its own backup
         copy_weights(model, start_from)
 
@@ -250,10 +174,97 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         hist, "running").save(dest))
     speed = Throughput(source.size)  # an epoch is source.size images (steps round up)
     saving = dest / f".{MODEL_FILE}.saving.keras"  # renamed to model.keras once whole
-    callbacks = [
-        DivergenceGuard(train_config.learning_rate),  # first: raises before anything is saved
-        stopper,
-        recorder,
+    callbacks = _run_callbacks(train_config, history, done, out, dest, saving,
+                              [stopper, recorder], speed)
+    # One iterator over the repeated data: epoch k gets the k-th shuffle and augmentation
+    # seeds, and a resumed run skips the seeds of the epochs done by opening (not reading)
+    # that many iterators, so it sees the batches an uninterrupted run would have seen.
+    for _ in range(done):
+        iter(train_ds)
+    info(history, "running").save(dest)
+    state, stopped, seconds = _fit(model, strategy, train_ds, val_ds, class_names,
+                                   train_config, done, steps, callbacks, stopper)
+    hist = recorder.history
+    if not (dest / MODEL_FILE).exists() and state == "finished":
+        model.save(saving)  # no epoch beat the bar (NaN IoU): keep the last one
+        saving.replace(dest / MODEL_FILE)
+    final = info(hist, state)
+    final.extra.update(_how_it_ran(model, precision, seconds, speed))
+    _write_run(dest, final, hist)
+    if stopped is not None:
+        raise stop_error(stopped, state, out, final)
+    shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
+    _log_result(final, train_config, seconds, out)
+    return out
+
+
+def _check_crop(data_config: DataConfig, model_config: ModelConfig) -> None:
+    """The image size, and the crop taken from it, suit the model (and the crop fits)."""
+    check_input_size(*data_config.image_size, model_config)
+    crop = data_config.augment.crop
+    if crop is not None:
+        size = tuple(data_config.image_size)
+        if crop[0] > size[0] or crop[1] > size[1]:
+            raise ValueError(f"crop {crop[0]}x{crop[1]} (--crop) is larger than the image size "
+                             f"{size[0]}x{size[1]} (--image-size); crop to at most that")
+        check_input_size(*crop, model_config)
+
+
+def _run_model_config(model_config: ModelConfig, train_config: TrainConfig,
+                     data_config: DataConfig, source, strategy):
+    """(the architecture to build, the model to start from or None): ``model_config`` with
+    the data's classes and channels, or the ``train_config.init`` model's architecture."""
+    class_names = source.class_names
+    model_config = dataclasses.replace(
+        model_config, num_classes=len(class_names), input_channels=source.channels
+    )
+    if not train_config.init:
+        return model_config, None
+    # its architecture, not model_config's, and its weights
+    model_config, start_from = initial_config(train_config.init, class_names, source.channels)
+    check_input_size(*(data_config.augment.crop or data_config.image_size), model_config)
+    if train_config.freeze_encoder_epochs and is_multi_worker(strategy):
+        raise ValueError("freeze_encoder_epochs is not supported with the multi-worker "
+                         "strategy; fine-tune on one host")
+    return model_config, start_from
+
+
+def _compiled_model(model_config: ModelConfig, class_names, train_config: TrainConfig,
+                   data_config: DataConfig, precision: str, num_examples: int, steps: int,
+                   strategy) -> keras.Model:
+    """The U-Net built and compiled in the strategy's scope, at the run's precision and with
+    XLA as ``train_config.jit_compile`` resolves for the run's size on this host."""
+    if train_config.precision == "auto":
+        logger.info("precision auto: %s on this host", precision)
+    height, width = data_config.augment.crop or data_config.image_size
+    jit_compile = resolve_jit_compile(
+        train_config.jit_compile,
+        train_pixels=train_config.epochs * num_examples * height * width,
+        distributed=is_distributed(strategy))
+    with strategy.scope(), dtype_policy(precision):
+        model = build_unet(model_config)
+        compile_model(model, class_names, train_config, steps, jit_compile)
+    if train_config.jit_compile == "auto":
+        logger.info("jit_compile auto: %s on this host",
+                    "XLA" if model.jit_compile else "no XLA")
+    if strategy.num_replicas_in_sync > 1:
+        synchronize_batch_norm(model, True)
+        logger.info("%s: %d replicas, global batch %d", type(strategy).__name__,
+                    strategy.num_replicas_in_sync, data_config.batch_size)
+    return model
+
+
+def _run_callbacks(train_config: TrainConfig, history: dict[str, list[float]], done: int,
+                  out: Path, dest: Path, saving: Path, recorders: list, speed: Throughput
+                  ) -> list[keras.callbacks.Callback]:
+    """The fit's callbacks in order: the NaN guard (it raises before anything is saved), the
+    encoder freeze, ``recorders``, saving the kept epoch and publishing it as model.keras,
+    TensorBoard, ``speed``, the backup (the commit point of an epoch), early stopping."""
+    callbacks = [DivergenceGuard(train_config.learning_rate)]
+    if train_config.freeze_encoder_epochs:
+        callbacks.append(FreezeEncoder(train_config.freeze_encoder_epochs, done))
+    callbacks += [
+        *recorders,
         keras.callbacks.ModelCheckpoint(
             saving, monitor="val_mean_iou", mode="max",
             save_best_only=train_config.checkpoint == "best",
@@ -262,21 +273,21 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         Publish(saving, dest / MODEL_FILE),
         keras.callbacks.TensorBoard(dest / "logs", write_graph=False),
         speed,
-        RunBackup(dest, restore_from=out),  # last: the commit point of an epoch
+        RunBackup(dest, restore_from=out),
     ]
-    if train_config.freeze_encoder_epochs:
-        callbacks.insert(1, FreezeEncoder(train_config.freeze_encoder_epochs, done))
     if train_config.early_stopping_patience:
         callbacks.append(ResumedEarlyStopping(
             history, out / MODEL_FILE if train_config.checkpoint == "best" else None,
             monitor="val_mean_iou", patience=train_config.early_stopping_patience,
             restore_best_weights=True))
-    # One iterator over the repeated data: epoch k gets the k-th shuffle and augmentation
-    # seeds, and a resumed run skips the seeds of the epochs done by opening (not reading)
-    # that many iterators, so it sees the batches an uninterrupted run would have seen.
-    for _ in range(done):
-        iter(train_ds)
-    info(history, "running").save(dest)
+    return callbacks
+
+
+def _fit(model, strategy, train_ds, val_ds, class_names, train_config: TrainConfig,
+         done: int, steps: int, callbacks, stopper: StopOnSignal
+         ) -> tuple[str, BaseException | None, float]:
+    """Fit from epoch ``done``: (state, the exception that stopped it or None, seconds); the
+    state is "finished", "diverged" (a NaN loss) or "interrupted" (Ctrl-C, SIGTERM)."""
     start, state, stopped = time.time(), "finished", None
     try:
         with stop_on_sigint(stopper), strategy.scope():
@@ -299,16 +310,24 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
     seconds = time.time() - start
     if is_multi_worker(strategy):  # the workers' copies must agree, and the log shows it
         logger.info("%s: weights fingerprint %s", task_name(), weights_fingerprint(model))
-    hist = recorder.history
-    if not (dest / MODEL_FILE).exists() and state == "finished":
-        model.save(saving)  # no epoch beat the bar (NaN IoU): keep the last one
-        saving.replace(dest / MODEL_FILE)
-    final = info(hist, state)
-    final.extra["train_seconds"] = round(seconds, 1)
-    final.extra["precision"] = precision  # what "auto" resolved to on this host
-    final.extra["jit_compile"] = bool(model.jit_compile)  # XLA, as "auto" resolved
+    return state, stopped, seconds
+
+
+def _how_it_ran(model, precision: str, seconds: float, speed: Throughput) -> dict:
+    """config.json's record of how the run was trained on this host."""
+    extra = {
+        "train_seconds": round(seconds, 1),
+        "precision": precision,  # what "auto" resolved to on this host
+        "jit_compile": bool(model.jit_compile),  # XLA, as "auto" resolved
+    }
     if speed.rates:  # the median epoch: the first one includes tracing
-        final.extra["train_images_per_second"] = round(float(np.median(speed.rates)), 2)
+        extra["train_images_per_second"] = round(float(np.median(speed.rates)), 2)
+    return extra
+
+
+def _write_run(dest: Path, final: RunInfo, hist: dict[str, list[float]]) -> None:
+    """The run's last files: model.keras without its optimizer, config.json, the history
+    and its curves."""
     strip_training_config(dest / MODEL_FILE)
     final.save(dest)
     write_history(dest, hist)
@@ -316,9 +335,9 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         tmp = dest / ".curves.tmp.png"
         plot_history(hist, tmp)
         tmp.replace(dest / "curves.png")
-    if stopped is not None:
-        raise stop_error(stopped, state, out, final)
-    shutil.rmtree(out / BACKUP_DIR, ignore_errors=True)
+
+
+def _log_result(final: RunInfo, train_config: TrainConfig, seconds: float, out: Path) -> None:
     saved, best_epoch = final.extra["saved_epoch"], final.extra["best_epoch"]
     logger.info(
         "saved epoch %d (%s): val mean IoU %.4f; best epoch %d: %.4f; %.0f s; model in %s",
@@ -327,80 +346,3 @@ def _train(model_config, data_config, train_config, val_config, strategy, settin
         final.extra["best_metrics"].get("val_mean_iou", float("nan")), seconds,
         out / MODEL_FILE,
     )
-    return out
-
-
-# Settings added after runs were first saved, at the value that reproduces what those runs
-# did: float32 training (before TrainConfig.precision; the default is now "auto") and the
-# 1-pixel inner contour (before DataConfig.boundary_width; the default is now 2).
-LEGACY_SETTINGS = {"train": {"precision": "float32"}, "data": {"boundary_width": 1}}
-
-
-def legacy_settings(with_validation_data: bool = False) -> dict:
-    """``resume_settings`` in which a setting that a saved run lacks takes the value that
-    its version behaved as (``LEGACY_SETTINGS``, else today's default): resuming the run at
-    that value is no change, at any other (e.g. today's default) a refused one."""
-    data = DataConfig(**LEGACY_SETTINGS["data"])
-    return resume_settings(ModelConfig(), data, data if with_validation_data else None,
-                           TrainConfig(**LEGACY_SETTINGS["train"]))
-
-
-def resume_settings(model_config: ModelConfig, data_config: DataConfig,
-                    val_config: DataConfig | None, train_config: TrainConfig) -> dict:
-    """What a resumed run must share with the one it continues (config.json "settings")."""
-    return {
-        "model": model_config.to_dict(), "data": data_config.to_dict(),
-        "validation_data": val_config.to_dict() if val_config else {},
-        "train": {k: v for k, v in train_config.to_dict().items()
-                  # how, not what: XLA gives the same losses to float rounding
-                  if k not in ("verbose", "strategy", "jit_compile", "cluster_timeout")},
-    }
-
-
-def run_info(model, model_config, class_names, data_config, val_config, train_config,
-             weights, hist: dict[str, list[float]], status: str, settings: dict) -> RunInfo:
-    """The run's config.json: settings, status, and best / saved epochs over the whole
-    history (a resumed run's epochs included)."""
-    epochs = len(hist.get("loss", []))
-    scores = [v if np.isfinite(v) else -np.inf for v in hist.get("val_mean_iou", [])]
-    best_epoch = int(np.argmax(scores)) if scores else max(epochs - 1, 0)
-    best = {k: vals[best_epoch] for k, vals in hist.items() if len(vals) > best_epoch}
-    last = {k: vals[-1] for k, vals in hist.items() if vals}
-    keep_best = train_config.checkpoint == "best"
-    return RunInfo(
-        model=model_config,
-        class_names=tuple(class_names),
-        input_size=tuple(data_config.image_size),
-        # "native": trained on crops at the images' own pixel size; served without resizing
-        preprocessing={**PREPROCESSING,
-                       "resolution": getattr(data_config, "resolution", "resize")},
-        extra={
-            # running (or killed), interrupted (Ctrl-C), diverged (NaN) or finished
-            "status": status,
-            "epochs_done": epochs,
-            "data": data_config.to_dict(),
-            "validation_data": val_config.to_dict() if val_config else None,
-            "train": {**train_config.to_dict(), "class_weights": weights},
-            "best_epoch": best_epoch + 1 if epochs else 0,
-            "saved_epoch": (best_epoch + 1 if keep_best else epochs) if epochs else 0,
-            "best_metrics": best,
-            # the metrics of the epoch in model.keras (the last one with checkpoint="last")
-            "saved_metrics": best if keep_best else last,
-            "num_parameters": int(model.count_params()),
-            "settings": settings,  # a resumed run must be trained with the same ones
-        },
-    )
-
-
-def stop_error(exc: BaseException, state: str, out: Path, info: RunInfo) -> BaseException:
-    """The one-line error of a stopped run: what happened, what was kept, what to do."""
-    done, saved = info.extra["epochs_done"], info.extra["saved_epoch"]
-    kept = (f"{out} keeps {done} finished epoch{'s' if done != 1 else ''} "
-            f"({MODEL_FILE}: epoch {saved})" if done else f"no epoch finished, so {out} "
-            f"holds no {MODEL_FILE}")
-    if state == "diverged":
-        return TrainingDiverged(f"{exc}; {kept}. Train again into another --out (or delete "
-                                f"{out}); nothing was saved from the diverged epoch")
-    text = str(exc) if isinstance(exc, TrainingInterrupted) and str(exc) else "interrupted"
-    return TrainingInterrupted(f"training {text}; {kept}; run the same command again to "
-                               "resume")
