@@ -14,10 +14,11 @@ a SavedModel and to fp32 / fp16 / int8 / dynamic-range TFLite files, and prints 
 
 Usage (from the repository root; about 15 minutes on 2 cores)::
 
-    nice -n 10 python benchmarks/export_bench.py > benchmarks/results/export_bench.log 2>&1
-    python benchmarks/export_bench.py --model saved_models/pets  # an existing run
+    nice -n 10 python -m benchmarks export_bench > benchmarks/results/export_bench.log 2>&1
+    python -m benchmarks export_bench --model saved_models/pets  # an existing run
 
-Writes ``benchmarks/results/export_bench.md`` and ``.json``.
+Prints the table and records it in ``benchmarks/results/export_bench.jsonl``
+(``python -m benchmarks tables`` writes it into docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -25,16 +26,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.harness import ROOT, host, host_label, record
+
 DATA = ROOT.parent / "shared" / "data" / "oxford_pets_sample"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def dir_size(path: Path) -> int:
@@ -85,15 +85,17 @@ def measure_latency(path: str, threads: int, runs: int) -> dict:
 def latency(path: Path, threads: int, runs: int) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(
-        [sys.executable, __file__, "--latency", str(path), "--threads", str(threads),
-         "--runs", str(runs)], capture_output=True, text=True, env=env, check=False)
+        [sys.executable, "-m", "benchmarks", "export_bench", "--latency", str(Path(path).resolve()),
+         "--threads", str(threads), "--runs", str(runs)],
+        capture_output=True, text=True, env=env, cwd=ROOT, check=False)
     if done.returncode:
         raise RuntimeError(f"latency run for {path} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks export_bench",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="existing run directory (default: train one)")
     parser.add_argument("--out", default=str(ROOT / "saved_models" / "export_bench"),
                         help="where the run and the export go (default: saved_models/...)")
@@ -175,16 +177,7 @@ def main(argv=None) -> int:
         print(results[-1], flush=True)
 
     config = json.loads((run / "config.json").read_text())
-    machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-               f"{platform.system()}; TF {report['versions']['tensorflow']}, Keras "
-               f"{report['versions']['keras']}, ai-edge-litert "
-               f"{report['versions']['ai_edge_litert']}")
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in
-                   Path("/proc/cpuinfo").read_text().splitlines() if "model name" in line)
-        machine = f"{cpu}; " + machine
-    except (OSError, StopIteration):
-        pass
+    machine = host_label(host())
     size = config["input_size"]
     lines = [
         f"Model: {config['model']['depth']}-level U-Net, {config['model']['base_filters']} "
@@ -205,12 +198,11 @@ def main(argv=None) -> int:
             f"| {100 * r['agreement']:.2f}% | {check} |")
     table = "\n".join(lines)
     print(table)
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "export_bench.md").write_text(table + "\n")
-    (RESULTS / "export_bench.json").write_text(json.dumps(
-        {"results": results, "parity": parity, "machine": machine,
-         "command": " ".join(["python", "benchmarks/export_bench.py", *(argv or sys.argv[1:])])},
-        indent=2) + "\n")
+    settings = {"model": config["model"], "num_parameters": config.get("num_parameters"),
+                "input_size": size, "variants": variants, "runs": args.runs,
+                "command": " ".join(["python -m benchmarks export_bench",
+                                     *(argv if argv is not None else sys.argv[1:])])}
+    record("export_bench", "export_bench", settings, {"results": results, "parity": parity})
     return 0
 
 

@@ -10,10 +10,10 @@ for the same number of optimizer steps at the same settings:
   a new 11-class head, the encoder frozen for the first 10% of the steps.
 
 Both are scored on CamVid's val split (101 images, never trained on; the last epoch is kept)
-with :func:`unet_tf.evaluate`, the same path ``unet-tf evaluate`` runs. Results go to
-``benchmarks/results/finetune.json`` and the plot to ``docs/finetune.png``.
+with :func:`unet_tf.evaluate`, the same path ``unet-tf evaluate`` runs. Results are recorded
+in ``benchmarks/results/finetune_bench.jsonl`` and plotted in ``docs/finetune.png``.
 
-Usage (from the repository root): ``python benchmarks/finetune_bench.py [--counts 5,20,all]
+Usage (from the repository root): ``python -m benchmarks finetune_bench [--counts 5,20,all]
 [--steps 300] [--init pets]``; ~5 min per run on a 2-core AVX2 CPU.
 """
 
@@ -24,11 +24,11 @@ import dataclasses
 import json
 import math
 
-from recipe_common import ROOT, RUNS, SHARED_DATA, cpu, run_summary, write_results
-
+from benchmarks.harness import flat, latest
+from benchmarks.recipe_common import ROOT, RUNS, SHARED_DATA, run_summary, write_results
 from unet_tf import AugmentConfig, DataConfig, TrainConfig, evaluate, load_model, train
 
-NAME = "finetune"
+NAME = "finetune_bench"
 SIDECAR = ROOT / "benchmarks" / "data" / "camvid.json"
 BATCH = 8
 VAL_DURING_TRAINING = 16  # val images logged per epoch (curves only; the score uses all 101)
@@ -71,12 +71,13 @@ def plot(results: dict, path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks {NAME}",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="5,20,all", help="(default: %(default)s)")
     parser.add_argument("--steps", type=int, default=300, help="(default: %(default)s)")
     parser.add_argument("--init", default="pets", help="(default: %(default)s)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     _, info = load_model(args.init)
     results = {}
     for text in args.counts.split(","):
@@ -94,12 +95,12 @@ def main() -> None:
             report = evaluate(run, score)
             key = f"{start}_{text}"
             results[key] = {**run_summary(run), "start": start, "init": config.init,
-                            "images": images, "steps": args.steps, "cpu": cpu(),
+                            "images": images, "steps": args.steps,
                             "mean_iou": report["mean_iou"],
                             "per_class_iou": report["per_class_iou"]}
             write_results(NAME, {key: results[key]})
             print(f"--- {key}: mean IoU {report['mean_iou']:.4f}", flush=True)
-    plot(json.loads((ROOT / "benchmarks" / "results" / f"{NAME}.json").read_text()),
+    plot({case: flat(entry) for case, entry in latest(NAME).items()},
          ROOT / "docs" / "finetune.png")
 
 

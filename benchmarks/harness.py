@@ -112,17 +112,17 @@ def isa(host: dict) -> str:
 
 
 def host_label(host: dict) -> str:
-    """A short, table-sized name of a record's host, e.g. ``AMD EPYC, AVX2 only, 2 cores``."""
+    """A short, table-sized name of a record's host, e.g. ``AMD EPYC, AVX2 only, 2 cores``;
+    a legacy record's own description where it recorded no CPU model."""
     if not host:
-        return "unknown"
+        return "not recorded"
     if host.get("gpus"):
         return ", ".join(host["gpus"])
-    parts = [host.get("cpu") or host.get("description") or "unknown CPU"]
-    if host.get("flags") is not None or host.get("cpu"):
-        parts.append(isa(host))
-    if host.get("cores"):
-        parts.append(f"{host['cores']} cores")
-    return ", ".join(parts)
+    if not host.get("cpu"):
+        # legacy descriptions end with library versions: the tables keep the machine part
+        return (host.get("description") or "not recorded").split("; TF")[0]
+    cores = f", {host['cores']} cores" if host.get("cores") else ""
+    return f"{host['cpu']}, {isa(host)}{cores}"
 
 
 def commit() -> str | None:
@@ -171,7 +171,8 @@ def record(suite: str, case: str, settings: dict, metrics: dict, **extra) -> dic
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as f:
         f.write(json.dumps(entry, sort_keys=False) + "\n")
-    print(f"record: {path.relative_to(ROOT)} ({case})", flush=True)
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    print(f"record: {shown} ({case})", flush=True)
     return entry
 
 

@@ -10,7 +10,7 @@ same) and inputs are scaled to [0, 1] by the project's shared preprocessing. Tra
 the example: RMSprop, sparse cross-entropy, batch 32, no augmentation, for a wall-clock
 budget (the pets recipe gives it as long as the U-Net recipe trained).
 
-Usage: ``python benchmarks/keras_io_baseline.py --minutes 15``
+Usage: ``python -m benchmarks keras_io_baseline --minutes 15``
 """
 
 from __future__ import annotations
@@ -117,16 +117,28 @@ def train_keras_io(data: DataConfig, out: Path, seconds: float, max_epochs: int 
     return out
 
 
-if __name__ == "__main__":
+def main(argv=None) -> None:
+    """Train the baseline alone for ``--minutes`` and record its run (it is scored by the
+    pets recipe, ``python -m benchmarks recipe_pets --only keras_io``)."""
     import argparse
 
-    from recipe_common import RUNS, SHARED_DATA
+    from benchmarks.harness import record
+    from benchmarks.recipe_common import RUNS, SETTING_KEYS, SHARED_DATA, run_summary
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks keras_io_baseline",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0)
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     spec = f"oxford-pets:{args.data_root / 'oxford_pets_sample'}"
     run = train_keras_io(DataConfig(spec=spec, image_size=(128, 128)), RUNS / "pets_keras_io",
                          args.minutes * 60)
     print(f"model: {run / MODEL_FILE}")
+    summary = run_summary(run)
+    record("keras_io_baseline", "keras_io",
+           {**{k: v for k, v in summary.items() if k in SETTING_KEYS}, "minutes": args.minutes},
+           {k: v for k, v in summary.items() if k not in SETTING_KEYS})
+
+
+if __name__ == "__main__":
+    main()

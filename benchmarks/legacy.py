@@ -21,6 +21,7 @@ import re
 from pathlib import Path
 
 from benchmarks.harness import RESULTS, ROOT, records_path, relative_paths
+from benchmarks.recipe_common import SETTING_KEYS
 
 # legacy file stem -> (suite, case prefix); a dict of variants unless listed in REPORTS
 SUITES = {
@@ -40,10 +41,6 @@ REPORTS = {
     "web_latency": "web_bench", "large_image": "large_image",
     "large_image_small": "large_image",
 }
-# keys of a recipe variant that say what was run (everything else is a metric)
-SETTING_KEYS = {"run", "preset", "epochs", "saved_epoch", "precision", "jit_compile",
-                "num_parameters", "train", "augment", "image_size", "note", "start", "init",
-                "images", "steps", "recipe", "command", "dev", "postprocess_spec"}
 # top-level keys of a report that describe the run rather than measure it
 REPORT_SETTINGS = {"settings", "args", "command", "quick", "preset", "precision", "size",
                    "batch", "repeats", "steps", "tile", "overlap", "tile_batch", "image",

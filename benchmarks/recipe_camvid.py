@@ -11,7 +11,7 @@ the rare classes (pole, sign, fence, pedestrian, bicyclist) count.
 
 Training runs at the default ``precision="auto"`` (bfloat16 where the CPU computes it).
 
-Usage (from the repository root): ``python benchmarks/recipe_camvid.py [--only
+Usage (from the repository root): ``python -m benchmarks recipe_camvid [--only
 balanced,balanced_lean,plain]`` (default: balanced and plain)
 """
 
@@ -21,8 +21,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from recipe_common import evaluate_run, parse_args, run_summary, write_results
-
+from benchmarks.recipe_common import evaluate_run, parse_args, run_summary, write_results
 from unet_tf import DEFAULT_PRESET, AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_camvid"
@@ -37,8 +36,9 @@ VARIANTS = {
 SIDECAR = Path(__file__).resolve().parent / "data" / "camvid.json"
 
 
-def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=40)
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], epochs=40, argv=argv,
+                      prog=f"python -m benchmarks {NAME}")
     only = set(args.only.split(",")) if args.only else {"balanced", "plain"}
     unknown = sorted(only - set(VARIANTS))
     if unknown:

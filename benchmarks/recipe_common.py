@@ -1,8 +1,9 @@
-"""Shared plumbing of the benchmark recipes: data paths, train + evaluate, result files.
+"""Shared plumbing of the benchmark recipes: data paths, train + evaluate, recording results.
 
-Not part of the package: recipes are scripts people run from the repository root, e.g.
-``python benchmarks/recipe_pets.py``. Each writes its run directories under
-``saved_models/recipes/`` and a small summary to ``benchmarks/results/<recipe>.json``.
+Not part of the package: recipes are suites people run from the repository root, e.g.
+``python -m benchmarks recipe_pets``. Each writes its run directories under
+``saved_models/recipes/`` and one record per variant to ``benchmarks/results/<recipe>.jsonl``
+(:mod:`benchmarks.harness`).
 """
 
 from __future__ import annotations
@@ -10,20 +11,25 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
-import subprocess
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.harness import RESULTS, ROOT, host, record, split
+
+__all__ = ["RESULTS", "ROOT", "RUNS", "SETTING_KEYS", "SHARED_DATA", "cpu", "evaluate_run",
+           "parse_args", "relative_paths", "run_summary", "write_results"]
+
 SHARED_DATA = ROOT.parent / "shared" / "data"
-RESULTS = ROOT / "benchmarks" / "results"
 RUNS = ROOT / "saved_models" / "recipes"
+# keys of a variant's result that say what was run; the rest are its metrics
+SETTING_KEYS = frozenset({
+    "run", "preset", "epochs", "saved_epoch", "precision", "jit_compile", "num_parameters",
+    "train", "augment", "image_size", "note", "start", "init", "images", "steps", "recipe",
+    "command", "dev"})
 
 
-def parse_args(description: str, epochs: int) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=description)
+def parse_args(description: str, epochs: int, argv=None, prog: str | None = None
+               ) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA,
                         help=f"folder holding the datasets (default: {SHARED_DATA})")
     parser.add_argument("--epochs", type=int, default=epochs, help=f"(default: {epochs})")
@@ -31,28 +37,17 @@ def parse_args(description: str, epochs: int) -> argparse.Namespace:
     parser.add_argument("--runs", type=Path, default=RUNS, help=f"(default: {RUNS})")
     parser.add_argument("--evaluate-only", action="store_true",
                         help="do not train: evaluate the run directories already there")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(format="%(asctime)s %(message)s", level=logging.INFO)
     logging.getLogger("unet_tf").setLevel(logging.INFO)
     return args
 
 
-def machine() -> str:
-    return f"{os.cpu_count()}-core CPU ({platform.machine()}), no GPU"
-
-
 def cpu() -> dict:
-    """The CPU model and its vector extensions (``lscpu``)."""
-    try:
-        text = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return {"model": "unknown", "flags": []}
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    flags = fields.get("Flags", "").split()
-    return {
-        "model": fields.get("Model name", "unknown").strip(),
-        "flags": sorted(f for f in flags if f == "avx2" or f.startswith("avx512")),
-    }
+    """The CPU model and its vector extensions, from :func:`benchmarks.harness.host`."""
+    found = host()
+    return {"model": found["cpu"],
+            "flags": [f for f in found["flags"] if f == "avx2" or f.startswith("avx512")]}
 
 
 def evaluate_run(run: Path, name: str, **kwargs) -> dict:
@@ -89,14 +84,9 @@ def relative_paths(text: str) -> str:
     return text.replace(f"{ROOT}/", "").replace(f"{ROOT.parent}/", "../")
 
 
-def write_results(name: str, results: dict) -> Path:
-    """Merge ``results`` into benchmarks/results/<name>.json (variants run separately)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    merged = json.loads(path.read_text()) if path.exists() else {}
-    merged.update(results)
-    merged["machine"] = machine()
-    merged["written"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    path.write_text(relative_paths(json.dumps(merged, indent=1)) + "\n")
-    print(f"results: {path}", flush=True)
-    return path
+def write_results(name: str, results: dict) -> None:
+    """Record every variant of ``results`` (``{variant: result}``) as a record of suite
+    ``name``: the keys of :data:`SETTING_KEYS` as its settings, the rest as its metrics."""
+    for case, result in results.items():
+        settings, metrics = split(result, SETTING_KEYS)
+        record(name, case, settings, metrics)

@@ -25,7 +25,7 @@ An earlier round (9 float32 epochs, a 1-pixel rim) scored ap_50_95 0.385 (instan
 (0.340), so that variant is gone.
 
 Usage (from the repository root):
-``python benchmarks/recipe_dsb.py [--only instances,semantic]``
+``python -m benchmarks recipe_dsb [--only instances,semantic]``
 """
 
 from __future__ import annotations
@@ -36,8 +36,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from recipe_common import ROOT, cpu, parse_args, run_summary, write_results
 
+from benchmarks.recipe_common import ROOT, parse_args, run_summary, write_results
 from unet_tf import AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_dsb"
@@ -123,8 +123,9 @@ def tune(run: Path, data: DataConfig, grid: dict) -> dict:
             "images": TUNE_IMAGES, "grid": grid}
 
 
-def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=36)
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], epochs=36, argv=argv,
+                      prog=f"python -m benchmarks {NAME}")
     only = set(args.only.split(",")) if args.only else set(VARIANTS)
     from unet_tf.instances import label, semantic_label
 
@@ -161,7 +162,6 @@ def main() -> None:
         result = {
             **summary,
             "precision": json.loads((run / "config.json").read_text()).get("precision"),
-            "cpu": cpu(),
             "postprocess": tuning,
             **score(run, data, candidates),
         }

@@ -4,15 +4,17 @@ Writes ``docs/augment_pets.png`` (an Oxford pet and its trimap, original and aug
 the pets recipe) and ``docs/augment_isbi.png`` (an ISBI slice with elastic deformation and
 rotation as in the paper variant of the ISBI recipe, and the weight map of the deformed mask).
 
-Usage (from the repository root): ``python benchmarks/recipe_figures.py``
+Usage (from the repository root): ``python -m benchmarks recipe_figures``; records which
+files it wrote (and how long it took) in ``benchmarks/results/recipe_figures.jsonl``.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-from recipe_common import ROOT, parse_args
 
+from benchmarks.harness import measure, record
+from benchmarks.recipe_common import ROOT, parse_args
 from unet_tf import AugmentConfig, DataConfig
 from unet_tf.data import load_source, preprocess_image, resize_mask
 from unet_tf.data.augment import augment_pair
@@ -55,17 +57,28 @@ def figure(image, mask, config, num_classes, path, weight_classes=None, seeds=(1
     print(f"wrote {path}")
 
 
-def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=0)
+NAME = "recipe_figures"
+
+
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], epochs=0, argv=argv,
+                      prog=f"python -m benchmarks {NAME}")
     docs = ROOT / "docs"
     docs.mkdir(exist_ok=True)
-    pets = DataConfig(spec=f"oxford-pets:{args.data_root / 'oxford_pets_sample'}",
+    with measure() as took:
+        draw(args.data_root, docs)
+    record(NAME, "figures", {"data_root": str(args.data_root)},
+           {"files": ["docs/augment_pets.png", "docs/augment_isbi.png"], **took})
+
+
+def draw(data_root, docs) -> None:
+    pets = DataConfig(spec=f"oxford-pets:{data_root / 'oxford_pets_sample'}",
                       image_size=(128, 128))
     image, mask = first_example(pets, 3)
     pets_aug = AugmentConfig(flip=True, scale=(1.0, 1.5), rotate=15.0, brightness=0.15,
                              contrast=0.15, saturation=0.2, hue=0.02)
     figure(image, mask, pets_aug, 3, docs / "augment_pets.png")
-    isbi = DataConfig(spec=f"folder:{args.data_root / 'isbi2012_em'}", image_size=(256, 256),
+    isbi = DataConfig(spec=f"folder:{data_root / 'isbi2012_em'}", image_size=(256, 256),
                       class_names=("membrane", "interior"), mask_values=(0, 255))
     image, mask = first_example(isbi, 1)
     # elastic sigma scales with the size: 10 px at 512 px is 5 px at this 256 px picture

@@ -13,7 +13,7 @@ in ``../shared/data``).
 
 Training runs at the default ``precision="auto"`` (bfloat16 where the CPU computes it).
 
-Usage (from the repository root): ``python benchmarks/recipe_isbi.py [--only plain,paper,elastic]``
+Usage (from the repository root): ``python -m benchmarks recipe_isbi [--only plain,paper,elastic]``
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from recipe_common import evaluate_run, parse_args, run_summary, write_results
-
+from benchmarks.recipe_common import evaluate_run, parse_args, run_summary, write_results
 from unet_tf import AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_isbi"
@@ -43,8 +42,9 @@ def make_split(source: Path, target: Path) -> Path:
     return target
 
 
-def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=300)
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], epochs=300, argv=argv,
+                      prog=f"python -m benchmarks {NAME}")
     only = set(args.only.split(",")) if args.only else {"plain", "paper", "elastic"}
     root = make_split(args.data_root / "isbi2012_em", args.runs / "isbi_split")
     base = AugmentConfig(

@@ -17,15 +17,14 @@ preset, the one ``unet-tf train`` builds: quality per compute against the baseli
 U-Net trains at the default ``precision="auto"`` (bfloat16 on CPUs with AVX-512 BF16 or AMX,
 float32 elsewhere).
 
-Usage (from the repository root): ``python benchmarks/recipe_pets.py [--only unet,keras_io]``
+Usage (from the repository root): ``python -m benchmarks recipe_pets [--only unet,keras_io]``
 """
 
 from __future__ import annotations
 
 import time
 
-from recipe_common import evaluate_run, parse_args, run_summary, write_results
-
+from benchmarks.recipe_common import evaluate_run, parse_args, run_summary, write_results
 from unet_tf import DEFAULT_PRESET, AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_pets"
@@ -43,8 +42,9 @@ UNET_VARIANTS = {  # TrainConfig settings beside the recipe's
 }
 
 
-def main() -> None:
-    args = parse_args(__doc__.splitlines()[0], epochs=100)
+def main(argv=None) -> None:
+    args = parse_args(__doc__.splitlines()[0], epochs=100, argv=argv,
+                      prog=f"python -m benchmarks {NAME}")
     only = set(args.only.split(",")) if args.only else {"unet", "keras_io"}
     unknown = only - set(UNET_VARIANTS) - {"keras_io"}
     if unknown:
@@ -87,7 +87,7 @@ def main() -> None:
             "train_subset": evaluate_run(run, "train", data_config=data, subset="training"),
         }})
     if "keras_io" in only:
-        from keras_io_baseline import train_keras_io
+        from benchmarks.keras_io_baseline import train_keras_io
 
         if train_seconds is None and (args.runs / "pets_unet" / "config.json").exists():
             train_seconds = run_summary(args.runs / "pets_unet")["train_seconds"]

@@ -1,7 +1,7 @@
 """Train, tune, score and package the shipped models of ``saved_models/`` (issue 26).
 
 Each shipped model is the run of one benchmark recipe, trained on ``../shared/data`` exactly
-as the recipe says (``python benchmarks/recipe_X.py --only VARIANT``), then packaged:
+as the recipe says (``python -m benchmarks recipe_X --only VARIANT``), then packaged:
 
 1. ``model.keras`` without optimizer state (plain Keras loads it; ``compile`` to fine-tune),
    ``config.json`` (the run's, data paths relative to the repository root, plus ``shipped``:
@@ -13,11 +13,12 @@ as the recipe says (``python benchmarks/recipe_X.py --only VARIANT``), then pack
 4. the dev score from the very command the model card prints (``unet-tf evaluate --model
    NAME ...``, run in-process), and the model card ``README.md``.
 
-Results (scores, sizes, times, host) are merged into
-``benchmarks/results/shipped_models.json``; cards and numbers are never typed by hand.
+Results (scores, sizes, times) are recorded, one record per model, in
+``benchmarks/results/ship_models.jsonl`` (:mod:`benchmarks.harness`: with the host and
+commit); cards and numbers are never typed by hand.
 
 Usage (from the repository root; ~20-45 min per model on a 2-core CPU):
-``python benchmarks/ship_models.py --only nuclei,pets [--package-only]``
+``python -m benchmarks ship_models --only nuclei,pets [--package-only]``
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from recipe_common import RESULTS, ROOT, RUNS, SHARED_DATA, cpu, relative_paths
+from benchmarks.harness import record as record_result
+from benchmarks.recipe_common import ROOT, RUNS, SHARED_DATA, cpu, relative_paths
 
 SHIPPED = ROOT / "saved_models"
 DATA = "../shared/data"  # as the model cards write it: relative to the repository root
@@ -117,7 +119,7 @@ MODELS = {
 
 
 def run_recipe(spec: dict, runs: Path) -> None:
-    command = [sys.executable, f"benchmarks/{spec['recipe']}.py", "--only", spec["variant"],
+    command = [sys.executable, "-m", "benchmarks", spec["recipe"], "--only", spec["variant"],
                "--runs", str(runs)]
     print("$", " ".join(command), flush=True)
     subprocess.run(command, cwd=ROOT, check=True)
@@ -145,7 +147,7 @@ def package(name: str, spec: dict, run: Path) -> dict:
         config["postprocess"] = dict(spec["postprocess"])
     (dest / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
-    record = {"recipe": f"python benchmarks/{spec['recipe']}.py --only {spec['variant']}",
+    record = {"recipe": f"python -m benchmarks {spec['recipe']} --only {spec['variant']}",
               "train_seconds": config.get("train_seconds"),
               "precision": config.get("precision", "float32"), "cpu": cpu()}
     if "tune" in spec:
@@ -193,7 +195,7 @@ def card(name: str, spec: dict, config: dict, record: dict) -> str:
         f"({json.dumps(info['model'])}) |",
         f"| training data | {spec['data']} |",
         f"| licence | {spec['licence']} |",
-        f"| trained by | `{record['recipe']}` (then `python benchmarks/ship_models.py --only "
+        f"| trained by | `{record['recipe']}` (then `python -m benchmarks ship_models --only "
         f"{name}`), {info.get('train_seconds', 0) / 60:.0f} min at {record['precision']} on "
         f"{record['cpu']['model']} ({', '.join(record['cpu']['flags']) or 'no AVX2'}), "
         f"2 cores, no GPU |",
@@ -222,29 +224,28 @@ def card(name: str, spec: dict, config: dict, record: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks ship_models",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--only", help=f"comma-separated, of {','.join(MODELS)} (default: all)")
     parser.add_argument("--package-only", action="store_true",
                         help="package the recipe runs already in --runs, do not train")
     parser.add_argument("--runs", type=Path, default=RUNS, help=f"(default: {RUNS})")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     names = args.only.split(",") if args.only else list(MODELS)
     unknown = sorted(set(names) - set(MODELS))
     if unknown:
         raise SystemExit(f"unknown model(s) {unknown}; choose from {','.join(MODELS)}")
     if not SHARED_DATA.is_dir():
         raise SystemExit(f"{SHARED_DATA} not found: the shipped models train on it")
-    results_path = RESULTS / "shipped_models.json"
     for name in names:
         spec = MODELS[name]
         if not args.package_only:
             run_recipe(spec, args.runs)
         record = package(name, spec, args.runs / spec["run"])
-        merged = json.loads(results_path.read_text()) if results_path.exists() else {}
-        merged[name] = record
-        merged["written"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        results_path.write_text(relative_paths(json.dumps(merged, indent=1)) + "\n")
+        settings = {k: record[k] for k in ("recipe", "precision", "command", "dev")}
+        record_result("ship_models", name, settings,
+                      {k: v for k, v in record.items() if k not in settings and k != "cpu"})
         print(f"--- {name}: {record['headline']} -> {SHIPPED / name}", flush=True)
 
 

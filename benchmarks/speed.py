@@ -3,8 +3,8 @@
 One entry point measures every contender in the same run. The host is a shared, noisy VM,
 so contenders are interleaved (each repeat runs every contender once, starting from a
 different one) and the best of N repeats is reported beside the median. It prints four
-tables and writes ``benchmarks/results/speed.json`` (sections run separately are merged
-into the file):
+tables and records each section in ``benchmarks/results/speed.jsonl`` (one record per
+section; ``--out FILE`` also merges them into a JSON file):
 
 - **Host**: CPU model, its SIMD / matrix flags (avx2, avx512f, avx512_vnni, avx512_bf16,
   amx), cores, library versions, and the float32 matmul FLOP/s of TensorFlow (2048 x 2048
@@ -54,10 +54,10 @@ into the file):
 
 Usage (from the repository root; the full run takes about 30 minutes on 2 idle cores)::
 
-    nice -n 10 python benchmarks/speed.py > benchmarks/results/speed.log 2>&1
-    python benchmarks/speed.py --only inference --repeats 5
-    python benchmarks/speed.py --only train --models lean,small --out saved_models/speed/t.json
-    python benchmarks/speed.py --quick   # smoke run, tiny sizes, under 2 minutes
+    nice -n 10 python -m benchmarks speed > benchmarks/results/speed.log 2>&1
+    python -m benchmarks speed --only inference --repeats 5
+    python -m benchmarks speed --only train --models lean,small --out saved_models/speed/t.json
+    python -m benchmarks speed --quick   # smoke run, tiny sizes, under 2 minutes
 
 ``--quick`` writes to ``saved_models/speed/speed_quick.json`` unless ``--out`` is given, so
 that a smoke run never replaces the measured results. Models and exports go to
@@ -79,24 +79,19 @@ import sys
 import time
 from pathlib import Path
 
-from recipe_common import ROOT, SHARED_DATA, relative_paths
-from speed_common import (
+from benchmarks.harness import host, host_label, latest, peak_rss_mib, record
+from benchmarks.recipe_common import ROOT, SHARED_DATA, relative_paths
+from benchmarks.speed_common import (
     alternate,
-    cpu_info,
     forward_flops,
-    host_line,
     matmul_block,
     matmul_peak,
-    peak_rss_mib,
     rotated,
     rss_mib,
     time_calls,
-    versions,
 )
-
 from unet_tf.config import DEFAULT_PRESET  # stdlib only: no TensorFlow at import
 
-RESULTS_FILE = ROOT / "benchmarks" / "results" / "speed.json"
 WORK = ROOT / "saved_models" / "speed"
 SECTIONS = ("train", "pipeline", "inference")
 # the default first, then the earlier defaults (lean, small) and the paper's size
@@ -169,7 +164,7 @@ def build_model(name: str):
     from unet_tf import ModelConfig, build_unet, model_preset
 
     if name == BASELINE:
-        from keras_io_baseline import build_keras_io_model
+        from benchmarks.keras_io_baseline import build_keras_io_model
 
         # ModelConfig records classes, channels and the input multiple (16, as depth 4)
         return (build_keras_io_model(len(class_names()), 3),
@@ -223,14 +218,12 @@ def training_precision(name: str) -> str:
 
 
 def measure_host(s: Settings) -> dict:
-    cpu, libs = cpu_info(), versions()
-    log(f"host: {host_line(cpu, libs)}")
+    log(f"host: {host_label(host())}; {host()['versions']}")
     n, chain, repeats = s.matmul
     peak = matmul_peak(n, chain, repeats)
     log(f"float32 matmul {n}x{n}: {peak['gflops_best']:.1f} GFLOP/s best, "
         f"{peak['gflops_median']:.1f} median of {repeats}")
-    return {"host": {"cpu": cpu, "versions": libs, "line": host_line(cpu, libs)},
-            "matmul_peak": peak}
+    return {"matmul_peak": peak}
 
 
 # ---------------------------------------------------------------------------- training
@@ -582,8 +575,9 @@ def child_latency(spec: dict) -> dict:
 
 def run_child(spec: dict) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    done = subprocess.run([sys.executable, __file__, "--child", json.dumps(spec)],
-                          capture_output=True, text=True, env=env, timeout=900, check=False)
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "speed", "--child",
+                           json.dumps(spec)], capture_output=True, text=True, env=env,
+                          cwd=ROOT, timeout=900, check=False)
     if done.returncode:
         last = (done.stderr.strip().splitlines() or ["no output"])[-1]  # the exception
         raise RuntimeError(f"exit {done.returncode}: {last}")
@@ -663,7 +657,8 @@ def inference_table(section: dict) -> str:
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks speed",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: tiny sizes, 1 repeat, few steps (under 2 minutes)")
     parser.add_argument("--only", help=f"comma-separated sections of {','.join(SECTIONS)} "
@@ -681,8 +676,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--data-root", type=Path, default=SHARED_DATA,
                         help=f"folder holding the datasets (default: {rel(SHARED_DATA)})")
     parser.add_argument("--out", type=Path,
-                        help=f"results JSON (default: {rel(RESULTS_FILE)}; --quick: "
-                             f"{rel(WORK / 'speed_quick.json')})")
+                        help=f"also merge the results into this JSON file (--quick: only "
+                             f"there; default {rel(WORK / 'speed_quick.json')}). Every full "
+                             "run is recorded in benchmarks/results/speed.jsonl")
     parser.add_argument("--child", help=argparse.SUPPRESS)  # a latency cell's process
     args = parser.parse_args(argv)
     only = args.only.split(",") if args.only else list(SECTIONS)
@@ -719,15 +715,20 @@ def main(argv=None) -> int:
     s = QUICK if args.quick else Settings()
     s = dataclasses.replace(s, repeats=args.repeats or s.repeats, steps=args.steps or s.steps,
                             models=args.models or s.models)
-    out = args.out or (WORK / "speed_quick.json" if args.quick else RESULTS_FILE)
+    # --quick is a smoke run: its results go to a scratch file, never into the records
+    out = args.out or (WORK / "speed_quick.json" if args.quick else None)
     started = time.time()
     stamp = {"settings": dataclasses.asdict(s), "quick": args.quick,
-             "command": " ".join(["python", "benchmarks/speed.py", *(argv or sys.argv[1:])])}
+             "command": " ".join(["python -m benchmarks speed",
+                                  *(argv if argv is not None else sys.argv[1:])])}
 
     results = measure_host(s)
     peak = results["matmul_peak"]["gflops_best"]
-    write(out, {**results, **stamp})
-    previous = json.loads(out.read_text()) if out.exists() else {}
+    if out:
+        write(out, {**results, **stamp, "host": host()})
+    previous = json.loads(out.read_text()) if out and out.exists() else {}
+    if "train" not in previous and latest("speed").get("train"):
+        previous["train"] = latest("speed")["train"]["metrics"]
     train = None
     tables = {}
     for section in args.sections:
@@ -737,7 +738,7 @@ def main(argv=None) -> int:
             data, tables[section] = train, training_table(train)
         elif section == "pipeline":
             if train is None and previous.get("train"):
-                log(f"pipeline: training rates from {rel(out)} "
+                log(f"pipeline: training rates from {rel(out) if out else 'the records'} "
                     f"(written {previous['train'].get('written')})")
             data = measure_pipeline(s, args.data_root, train or previous.get("train"))
             tables[section] = pipeline_table(data)
@@ -747,13 +748,17 @@ def main(argv=None) -> int:
         data.update(seconds=round(time.time() - start, 1), repeats=s.repeats,
                     written=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                     matmul_peak_gflops=peak)
-        write(out, {section: data})
+        if out:
+            write(out, {section: data})
+        if not args.quick:
+            record("speed", section, stamp, {**data, "matmul_peak": results["matmul_peak"]})
         print(f"\n{section} ({time.time() - start:.0f} s)\n{tables[section]}\n", flush=True)
 
-    print(f"Host: {results['host']['line']}\nfloat32 matmul peak: {peak:.1f} GFLOP/s")
+    print(f"Host: {host_label(host())}\nfloat32 matmul peak: {peak:.1f} GFLOP/s")
     for section, text in tables.items():
         print(f"\n## {section}\n{text}")
-    print(f"\n{time.time() - started:.0f} s in all; results: {rel(out)}", flush=True)
+    where = rel(out) if out else "benchmarks/results/speed.jsonl"
+    print(f"\n{time.time() - started:.0f} s in all; results: {where}", flush=True)
     return 0
 
 

@@ -1,4 +1,5 @@
-"""Measurement helpers of ``benchmarks/speed.py``: host, matmul peak, FLOPs, timing, memory.
+"""Measurement helpers of the ``speed`` suite: matmul peak, FLOPs, timing, memory (the host
+is :func:`benchmarks.harness.host`).
 
 Nothing here imports TensorFlow at module level: the latency child processes of
 ``speed.py`` that run a TFLite file import LiteRT alone, so that their peak memory is what a
@@ -7,63 +8,12 @@ TensorFlow-free deployment would use.
 
 from __future__ import annotations
 
-import os
-import platform
-import resource
 import statistics
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
-# /proc/cpuinfo flags that decide which kernels TF (oneDNN) and LiteRT (XNNPACK) can use
-CPU_FLAGS = ("fma", "avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16",
-             "amx_int8")
-
-
-def cpu_info() -> dict:
-    """CPU model, the SIMD / matrix flags of :data:`CPU_FLAGS`, and the core counts."""
-    text = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    lines = text.splitlines()
-    model = next((line.split(":", 1)[1].strip() for line in lines
-                  if line.startswith("model name")), platform.processor() or platform.machine())
-    flags = set(next((line.split(":", 1)[1].split() for line in lines
-                      if line.startswith("flags")), []))
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "model": model,
-        "flags": {flag: flag in flags for flag in CPU_FLAGS},
-        "cores": os.cpu_count(),
-        "usable_cores": usable,  # cores this process may run on (affinity, containers)
-        # a cap on oneDNN's instructions (e.g. AVX2: how an AVX2-only host runs the kernels)
-        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA") or None,
-        "machine": platform.machine(),
-        "system": platform.system(),
-    }
-
-
-def versions() -> dict:
-    """Versions of the libraries measured, read from package metadata (imports nothing)."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {"python": platform.python_version()}
-    for name in ("tensorflow", "keras", "ai-edge-litert", "numpy"):
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    # TF 2.x on x86 uses oneDNN kernels unless this is "0"
-    found["TF_ENABLE_ONEDNN_OPTS"] = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (on)")
-    return found
-
-
-def host_line(cpu: dict, libs: dict) -> str:
-    flags = ", ".join(f for f, present in cpu["flags"].items() if present) or "none"
-    if cpu.get("onednn_max_cpu_isa"):
-        flags += f"; oneDNN capped at ONEDNN_MAX_CPU_ISA={cpu['onednn_max_cpu_isa']}"
-    return (f"{cpu['model']} ({flags}); {cpu['cores']} cores ({cpu['usable_cores']} usable), "
-            f"{cpu['system']} {cpu['machine']}; TF {libs['tensorflow']}, Keras {libs['keras']}, "
-            f"ai-edge-litert {libs['ai-edge-litert']}, Python {libs['python']}")
+from benchmarks.harness import peak_rss_mib, status_mib
 
 
 def matmul_block(n: int = 2048, chain: int = 8) -> Callable[[], float]:
@@ -166,32 +116,9 @@ def alternate(blocks: dict[str, Callable[[], float]], repeats: int,
     return values
 
 
-def _status_mib(field: str) -> float | None:
-    """A memory line of /proc/self/status (kB) in MiB; None where there is none."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(f"{field}:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB.
-
-    ``VmHWM`` of /proc/self/status: the high-water mark of this program's memory. Not
-    ``ru_maxrss``, which a process started by ``subprocess`` inherits from its parent's size
-    at the fork (Linux keeps it across exec), so a child of a 3 GB parent reports 3 GB.
-    """
-    peak = _status_mib("VmHWM")
-    return peak if peak is not None else (
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
-
-
 def rss_mib() -> float:
     """Resident memory of this process now, in MiB (VmRSS; the peak where unknown)."""
-    now = _status_mib("VmRSS")
+    now = status_mib("VmRSS")
     return now if now is not None else peak_rss_mib()
 
 

@@ -21,10 +21,11 @@ Usage (from the repository root; about 5 minutes on 2 cores; needs Chromium and 
 extra's playwright; LiteRT.js comes from :func:`unet_tf.web.runtime_dir`, downloaded once
 into the user cache)::
 
-    nice -n 10 python benchmarks/web_bench.py > benchmarks/results/web_bench.log 2>&1
-    python benchmarks/web_bench.py --export saved_models/pets-export  # an existing export
+    nice -n 10 python -m benchmarks web_bench > benchmarks/results/web_bench.log 2>&1
+    python -m benchmarks web_bench --export saved_models/pets-export  # an existing export
 
-Writes ``benchmarks/results/web_latency.json`` and ``docs/web_page.png``.
+Records the results in ``benchmarks/results/web_bench.jsonl`` (case ``web_latency``) and
+writes ``docs/web_page.png``.
 """
 
 from __future__ import annotations
@@ -41,9 +42,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.harness import ROOT, host, host_label, record
+
 PETS = ROOT.parent / "shared" / "data" / "oxford_pets_sample"
-RESULTS = ROOT / "benchmarks" / "results"
 
 
 def train_and_export(work: Path, epochs: int) -> tuple[Path, str]:
@@ -117,17 +118,20 @@ def measure(web: Path, export: Path, name: str, images: list[Path], runs: int) -
     return result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks web_bench",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--export", type=Path, help="an export directory with .tflite files")
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--screenshot", type=Path, default=ROOT / "docs" / "web_page.png")
-    parser.add_argument("--out", type=Path, default=RESULTS / "web_latency.json")
-    args = parser.parse_args()
+    parser.add_argument("--out", type=Path,
+                        help="also write the report to this JSON file (it is recorded in "
+                             "benchmarks/results/web_bench.jsonl either way)")
+    args = parser.parse_args(argv)
 
     from unet_tf.web import runtime_dir, write_web
-    from unet_tf.web.browser import PageSession, cpu_model, find_chromium
+    from unet_tf.web.browser import PageSession, find_chromium
 
     start = time.time()
     work = Path(tempfile.mkdtemp(prefix="web_bench_"))
@@ -158,7 +162,6 @@ def main() -> None:
 
     chromium = find_chromium()
     report = {
-        "cpu": cpu_model(),
         "browser": chromium_version(chromium),
         "litertjs": json.loads((runtime_dir() / "core" / "package.json").read_text())["version"],
         "load_average": [round(v, 1) for v in os.getloadavg()],  # other jobs on the machine
@@ -171,9 +174,12 @@ def main() -> None:
         "results": results,
         "seconds": round(time.time() - start, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(report, indent=2) + "\n")
-    print(f"\n{report['cpu']}, {report['browser']}, LiteRT.js {report['litertjs']}")
+    settings = {k: report.pop(k) for k in ("browser", "litertjs", "model", "runs", "note")}
+    record("web_bench", "web_latency", settings, report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({**settings, **report}, indent=2) + "\n")
+    print(f"\n{host_label(host())}, {settings['browser']}, LiteRT.js {settings['litertjs']}")
     print("| file | agreement (min of 3) | page 1 thread | page 2 threads | page, not isolated "
           "| Python 1 thread | Python 2 threads |")
     print("|---|---|---|---|---|---|---|")
@@ -185,7 +191,7 @@ def main() -> None:
         print(f"the trained run and its export are in {work}")
     else:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"wrote {args.out.relative_to(ROOT)} and {args.screenshot.relative_to(ROOT)} "
+    print(f"wrote {args.screenshot.relative_to(ROOT)} "
           f"in {report['seconds']:.0f} s")
 
 

@@ -1,0 +1,379 @@
+"""Write the documentation's benchmark tables from the records in ``benchmarks/results/``.
+
+Every generated table sits between two marker comments in a Markdown file::
+
+    <!-- tables:NAME -->
+    ...written by this suite, never by hand...
+    <!-- /tables:NAME -->
+
+and names the host and commit of every number (one column, or one line for a table that
+comes from a single record). ``--check`` writes nothing and exits 1 when a file would
+change (the test suite runs it, so a record added without regenerating fails the tests).
+
+Usage (from the repository root)::
+
+    python -m benchmarks tables            # rewrite docs/benchmarks.md and README.md
+    python -m benchmarks tables --check    # exit 1 if they are stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from collections.abc import Callable
+
+from benchmarks.harness import RESULTS, ROOT, flat, host_label, latest, read_records
+
+FILES = ("docs/benchmarks.md", "README.md")
+MARKER = re.compile(
+    r"(<!-- tables:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /tables:(?P=name) -->)", re.S)
+
+
+# ---------------------------------------------------------------------------- cells
+
+
+def f3(value) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def f4(value) -> str:
+    return "" if value is None else f"{value:.4f}"
+
+
+def provenance(entry: dict) -> str:
+    """Host, commit and date of a record: what every table names."""
+    commit = f"`{entry['commit']}`" if entry.get("commit") else (
+        f"no commit (legacy `{entry['legacy']}`)" if entry.get("legacy") else "no commit")
+    date = (entry.get("date") or "")[:10] or "undated"
+    return f"{host_label(entry.get('host') or {})}; {commit}, {date}"
+
+
+def source_line(suite: str, entries: list[dict] | None = None) -> str:
+    line = f"Records: `benchmarks/results/{suite}.jsonl`"
+    if entries is not None and len(entries) == 1:
+        line += f"; host, commit: {provenance(entries[0])}"
+    return line + "."
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def sourced(suite: str, header: list[str], rows: list[list[str]]) -> str:
+    """A table whose last column is each row's provenance: folded into one line above the
+    table when every row shares it."""
+    if not rows:
+        return f"No records yet: `python -m benchmarks {suite}`."
+    shared = {row[-1] for row in rows}
+    if len(shared) == 1:
+        return (f"Records: `benchmarks/results/{suite}.jsonl`; host, commit: {shared.pop()}."
+                + "\n\n" + table(header[:-1], [row[:-1] for row in rows]))
+    return f"Records: `benchmarks/results/{suite}.jsonl`.\n\n" + table(header, rows)
+
+
+# ---------------------------------------------------------------------------- recipes
+
+LABELS = {
+    "unet": "**U-Net recipe** (`unet`)",
+    "unet_float32": "the U-Net recipe in float32 (the default precision before issue 12)",
+    "unet_balanced": "+ median-frequency class weights (`unet_balanced`, border x2.36)",
+    "unet_wm": "+ class weights + weight map on the border band (`unet_wm`, w0 = 5)",
+    "default": "the recipe's data and loss on the default `fast` preset (`default`)",
+    "default_lean": "the same on `lean`, the default before `fast` (`default_lean`)",
+    "lean": "the same on `lean`, before it became the default (rotation by the gather "
+            "resampler)",
+    "small_float32": "the same on `small` in float32 (the defaults before issue 12)",
+    "keras_io": "keras-io example's model (RMSprop, CE, batch 32, no augmentation; `keras_io`)",
+    "isbi:plain": "**plain** (CE; the recipe)",
+    "isbi:plain_float32": "plain in float32 (the default precision before issue 12)",
+    "isbi:paper": "paper: weight map (w0 10, sigma 5, w_c balanced) + elastic 10 px "
+                  "+ rotation 15 degrees (`paper`)",
+    "isbi:elastic": "elastic 10 px + rotation 15 degrees, no weight map (`elastic`)",
+    "isbi:plain_80_epochs": "plain, 80 epochs (`--epochs 80`)",
+    "isbi:plain_160_epochs": "plain, 160 epochs (`--epochs 160`)",
+    "camvid:balanced": "**balanced**: sqrt median-frequency weights + Dice (the recipe; "
+                       "the default `fast` preset)",
+    "camvid:balanced_lean": "balanced on `lean` (the default before `fast`)",
+    "camvid:balanced_float32": "balanced on `small` in float32 (before issue 12)",
+    "camvid:plain": "plain (CE, no class weights; `small`, float32)",
+}
+
+
+def ordered(entries: dict[str, dict], first: tuple[str, ...]) -> list[tuple[str, dict]]:
+    """The cases named in ``first`` (the recipe, then its earlier run) before the rest."""
+    rank = {name: i for i, name in enumerate(first)}
+    return sorted(entries.items(), key=lambda item: rank.get(item[0], len(first)))
+
+
+def scoring(report: dict, served: bool) -> str:
+    """Where a score comes from: the served path (logits resized back) or an earlier version
+    (probabilities resized back, or scored at the model's input size)."""
+    if served:
+        return "served path"
+    return "earlier: native" if report.get("scored_at") == "native" else "earlier: input size"
+
+
+def epochs_time(v: dict) -> str:
+    """Epochs, training time, the median epoch's images/s where recorded, and the precision
+    (runs before issue 12 trained in float32)."""
+    speed = v.get("train_images_per_second")
+    return (f"{v['epochs']}, {v['train_seconds']:.0f} s"
+            + (f", {speed:.1f} images/s" if speed else "")
+            + f", {v.get('precision', 'float32')}" + (" + XLA" if v.get("jit_compile") else ""))
+
+
+def pets() -> str:
+    classes = ("pet", "background", "border")
+
+    def ious(report: dict) -> str:
+        return " / ".join(f3(report["per_class_iou"][c]) for c in classes)
+
+    rows = []
+    for name, entry in ordered(latest("recipe_pets"), tuple(LABELS)):
+        v = flat(entry)
+        if "heldout" not in v:
+            continue
+        # heldout_flips: scored on the served path; heldout_flips_native: an earlier version
+        flips = v.get("heldout_flips") or v.get("heldout_flips_native")
+        served = "heldout_flips" in v or "jit_compile" in v
+        rows.append([LABELS.get(name, name), epochs_time(v), scoring(v["heldout"], served),
+                     f3(v["heldout"]["mean_iou"]), ious(v["heldout"]),
+                     f3(flips and flips["mean_iou"]), ious(flips) if flips else "",
+                     f3(flips and flips["pixel_accuracy"]), f3(v["train_subset"]["mean_iou"]),
+                     provenance(entry)])
+    header = ["variant", "epochs, training time", "scored", "no TTA",
+              "pet / background / border", "native size, flips TTA",
+              "pet / background / border", "pixel acc. (native, flips)",
+              "training images (inference mode)", "host; commit, date"]
+    return sourced("recipe_pets", header, rows)
+
+
+def isbi() -> str:
+    rows = []
+    for name, entry in ordered(latest("recipe_isbi"), ("plain", "plain_float32")):
+        v = flat(entry)
+        if "test" not in v:
+            continue
+        t, tta = v["test"], v["test_tta"]
+        rows.append([LABELS.get("isbi:" + name, name), epochs_time(v),
+                     f4(1 - t["pixel_accuracy"]), f3(t["per_class_iou"]["membrane"]),
+                     f4(1 - tta["pixel_accuracy"]), f3(tta["per_class_iou"]["membrane"]),
+                     provenance(entry)])
+    header = ["variant", "epochs, training time", "pixel error", "membrane IoU",
+              "pixel error, TTA", "membrane IoU, TTA", "host; commit, date"]
+    return sourced("recipe_isbi", header, rows)
+
+
+def camvid() -> str:
+    rare = ("pole", "sign_symbol", "fence", "pedestrian", "bicyclist")
+    rows = []
+    for name, entry in ordered(latest("recipe_camvid"),
+                               ("balanced", "balanced_lean", "balanced_float32")):
+        v = flat(entry)
+        if "val" not in v:
+            continue
+        served = "val_native" not in v  # earlier versions scored "val" at 192 x 256
+        val = v["val"] if served else v["val_native"]
+        rows.append([LABELS.get("camvid:" + name, name), epochs_time(v), scoring(val, served),
+                     f3(val["mean_iou"]), f3(val["pixel_accuracy"]),
+                     *(f3(v["val"]["per_class_iou"][c]) for c in (*rare, "building", "car")),
+                     provenance(entry)])
+    header = ["variant", "epochs, training time", "scored", "val mean IoU, native 360 x 480",
+              "pixel acc.", "pole", "sign", "fence", "pedestrian", "bicyclist", "building",
+              "car", "host; commit, date"]
+    return sourced("recipe_camvid", header, rows)
+
+
+def dsb() -> str:
+    rows = []
+    for name, entry in latest("recipe_dsb").items():
+        v = flat(entry)
+        if "test" not in v:
+            continue
+        t = v["test"]
+        rows.append([f"`{name}`", epochs_time(v), t.get("images", ""), f3(t["ap_50_95"]),
+                     f3(t["ap_50"]), f3(t["ap_75"]), f3(t.get("aji")), provenance(entry)])
+    header = ["variant", "epochs, training time", "test images", "AP@[.5:.95]", "AP50",
+              "AP75", "AJI", "host; commit, date"]
+    return sourced("recipe_dsb", header, rows)
+
+
+# ---------------------------------------------------------------------------- the rest
+
+
+def shipped() -> str:
+    rows = []
+    for name, entry in latest("ship_models").items():
+        v = flat(entry)
+        agreement = v["int8_parity"]["formats"]["tflite-int8"]["agreement"]
+        # legacy records name the recipe by its earlier command
+        recipe = re.sub(r"python benchmarks/(\w+)\.py", r"python -m benchmarks \1", v["recipe"])
+        rows.append([f"`{name}`", f"{v['headline']['name']} {v['headline']['value']:.3f}",
+                     f"`{recipe}`",
+                     f"{v['train_seconds'] / 60:.0f} min, {v['precision']}",
+                     f"{100 * agreement:.1f}%",
+                     f"{sum(v['files_mb'].values()):.1f}", provenance(entry)])
+    header = ["model", "dev score", "recipe", "training", "int8 agreement with Keras",
+              "files (MB)", "host; commit, date"]
+    return sourced("ship_models", header, rows)
+
+
+def export() -> str:
+    entries = list(latest("export_bench").values())[-1:]
+    if not entries:
+        return "No records yet: `python -m benchmarks export_bench`."
+    rows = []
+    for r in flat(entries[0])["results"]:
+        check = "-" if r["passes_strict_parity"] is None else (
+            "pass" if r["passes_strict_parity"] else "FAIL")
+        rows.append([r["format"], f"{r['mb']:.2f}", f"{r['ms_1_thread']:.1f}",
+                     f"{r['ms_2_threads']:.1f}", f"{r['predict_ms_2_threads']:.1f}",
+                     f"{100 * r['mean_iou']:.2f}", f"{100 * r['agreement']:.2f}%", check])
+    return source_line("export_bench", entries) + "\n\n" + table(
+        ["format", "size (MB)", "ms/image, 1 thread", "ms/image, 2 threads",
+         "predict() 500x375, 2 threads (ms)", "mean IoU", "agreement with Keras",
+         "strict parity"], rows)
+
+
+def large_image() -> str:
+    rows = []
+    for entry in latest("large_image").values():
+        v = flat(entry)
+        rows.append([f"`{v['preset']}`", f"{v['parameters']:,}", " x ".join(map(str, v["image"])),
+                     f"{v['tile']} / {v['overlap']} / {v['tile_batch']}", f"{v['seconds']:.1f}",
+                     f"{v['megapixels_per_s']:.2f}", f"{v['peak_rss_mib']:.0f}",
+                     f"{v['image_mib']:.0f}", provenance(entry)])
+    header = ["preset", "parameters", "image", "tile / overlap / tile batch", "seconds",
+              "megapixels/s", "peak RSS (MiB)", "image (MiB)", "host; commit, date"]
+    return sourced("large_image", header, rows)
+
+
+def web() -> str:
+    entries = list(latest("web_bench").values())[-1:]
+    if not entries:
+        return "No records yet: `python -m benchmarks web_bench`."
+    v = flat(entries[0])
+    rows = [[f"`{name}`", f"{min(r['agreement'].values()):.2%}",
+             f"{r['page_wasm_ms']['1']:.2f}", f"{r['page_wasm_ms']['2']:.2f}",
+             f"{r['page_wasm_not_isolated_ms']['1']:.2f}", f"{r['python_litert_ms']['1']:.2f}",
+             f"{r['python_litert_ms']['2']:.2f}"] for name, r in v["results"].items()]
+    return (source_line("web_bench", entries) + f" {v['browser']}, LiteRT.js {v['litertjs']}."
+            + "\n\n" + table(["file", "agreement (min of 3)", "page, 1 thread (ms)",
+                              "page, 2 threads (ms)", "page, not isolated (ms)",
+                              "Python, 1 thread (ms)", "Python, 2 threads (ms)"], rows))
+
+
+def speed_train() -> str:
+    rows = []
+    for case, entry in latest("speed").items():
+        if not case.endswith("train"):
+            continue
+        for r in flat(entry)["rows"]:
+            precision = r.get("precision", "") + (" + XLA" if r.get("xla") else "")
+            rows.append([f"`{case}`", f"`{r['model']}`", r["size"], precision,
+                         f"{r['images_per_s_best']:.1f}", f"{r['x_baseline']:.2f}",
+                         f"{100 * r['fraction_of_matmul_peak']:.0f}%", provenance(entry)])
+    header = ["record", "model", "px", "precision", "images/s (best)", "x keras-io",
+              "% of matmul peak", "host; commit, date"]
+    return sourced("speed", header, rows)
+
+
+def overview() -> str:
+    rows = []
+    for path in sorted(RESULTS.glob("*.jsonl")):
+        entries = read_records(path.stem)
+        commits = sorted({e["commit"] for e in entries if e.get("commit")})
+        legacy = sorted({e["legacy"] for e in entries if e.get("legacy")})
+        hosts = sorted({host_label(e.get("host") or {}) for e in entries})
+        dates = sorted(e["date"][:10] for e in entries if e.get("date"))
+        rows.append([f"`{path.stem}`", len(entries), len({e["case"] for e in entries}),
+                     dates[-1] if dates else "", "; ".join(hosts),
+                     ", ".join(f"`{c}`" for c in commits) + (
+                         (", " if commits else "") + f"legacy: {', '.join(legacy)}"
+                         if legacy else "")])
+    return table(["suite", "records", "cases", "latest", "hosts", "commits"], rows)
+
+
+# ---------------------------------------------------------------------------- README
+
+HEADLINE = (  # suite, case, what was trained, its score from the record
+    ("recipe_pets", "unet", "Oxford pets sample, `small` (residual, depth 5), 100 epochs",
+     lambda v: f"mean IoU {f3(v['heldout_flips']['mean_iou'])} with flips TTA, "
+               f"{f3(v['heldout']['mean_iou'])} without ({v['heldout']['examples']} images)"),
+    ("recipe_pets", "default", "Oxford pets sample, default `fast`, 100 epochs",
+     lambda v: f"mean IoU {f3(v['heldout']['mean_iou'])}, {f3(v['heldout_flips']['mean_iou'])}"
+               f" with flips ({v['heldout']['examples']} images)"),
+    ("recipe_isbi", "plain", "ISBI 2012, `small`, 300 epochs",
+     lambda v: f"pixel error {f4(1 - v['test']['pixel_accuracy'])}, "
+               f"{f4(1 - v['test_tta']['pixel_accuracy'])} with TTA (slices 17-21)"),
+    ("recipe_camvid", "balanced", "CamVid val, default `fast`, 40 epochs",
+     lambda v: f"mean IoU {f3(v['val']['mean_iou'])} ({v['val']['examples']} images)"),
+    ("recipe_dsb", "instances", "DSB 2018 nuclei, `small`, 36 epochs: the shipped `nuclei`",
+     lambda v: f"AP@[.5:.95] {f3(v['test']['ap_50_95'])}, AJI {f3(v['test']['aji'])} "
+               f"({v['test']['images']} images)"),
+)
+
+
+def headline() -> str:
+    rows = []
+    for suite, case, what, score in HEADLINE:
+        entry = latest(suite).get(case)
+        if entry is None:
+            continue
+        v = flat(entry)
+        precision = v.get("precision", "float32") + (" + XLA" if v.get("jit_compile") else "")
+        rows.append([what, score(v),
+                     f"[{suite}.jsonl](benchmarks/results/{suite}.jsonl) (`{case}`)",
+                     f"{precision}; {provenance(entry)}"])
+    return table(["recipe", "score", "records (case)", "precision; host; commit, date"], rows)
+
+
+TABLES: dict[str, Callable[[], str]] = {
+    "overview": overview, "headline": headline, "pets": pets, "isbi": isbi,
+    "camvid": camvid, "dsb": dsb, "shipped": shipped, "export": export,
+    "large_image": large_image, "web": web, "speed_train": speed_train,
+}
+
+
+def render(text: str, where: str) -> str:
+    """``text`` with every marked table rewritten from the records."""
+    def fill(match: re.Match) -> str:
+        name = match["name"]
+        if name not in TABLES:
+            raise SystemExit(f"{where}: unknown table {name!r} in a marker; known: "
+                             f"{', '.join(TABLES)}")
+        return f"{match[1]}{TABLES[name]()}\n{match[4]}"
+    return MARKER.sub(fill, text)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks tables",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 if a file's tables are stale")
+    parser.add_argument("files", nargs="*", default=FILES,
+                        help=f"Markdown files, relative to the root (default: {' '.join(FILES)})")
+    args = parser.parse_args(argv)
+    stale = []
+    for name in args.files:
+        path = ROOT / name
+        old = path.read_text()
+        new = render(old, name)
+        if new == old:
+            continue
+        stale.append(name)
+        if args.check:
+            sys.stdout.writelines(difflib.unified_diff(
+                old.splitlines(True), new.splitlines(True), name, f"{name} (from the records)"))
+        else:
+            path.write_text(new)
+            print(f"wrote {name}")
+    if args.check and stale:
+        print(f"stale tables in {', '.join(stale)}: run `python -m benchmarks tables`",
+              file=sys.stderr)
+        return 1
+    return 0
