@@ -107,3 +107,16 @@ def test_import_legacy_is_idempotent(tmp_path):
     assert imported["commit"] is None and imported["date"] == "2026-12-03T18:10:00Z"
     assert imported["settings"]["epochs"] == 3 and imported["metrics"]["train_seconds"] == 9.5
     assert imported["host"]["description"] == "2-core CPU (x86_64), no GPU"
+
+
+def test_tables_check_fails_on_a_stale_table_and_the_rewrite_fixes_it(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n<!-- tables:isbi -->\n| typed | by hand |\n<!-- /tables:isbi -->\n")
+    stale = run("tables", "--check", str(page))
+    assert stale.returncode == 1 and "typed" in stale.stdout
+    assert run("tables", str(page)).returncode == 0
+    assert "pixel error" in page.read_text() and "typed" not in page.read_text()
+    assert run("tables", "--check", str(page)).returncode == 0
+    page.write_text("<!-- tables:nonsense -->\n<!-- /tables:nonsense -->\n")
+    unknown = run("tables", "--check", str(page))
+    assert unknown.returncode != 0 and "unknown table" in unknown.stderr
