@@ -39,7 +39,6 @@ import json
 import re
 import shutil
 import tempfile
-import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,13 +46,37 @@ from typing import Any
 import numpy as np
 
 from unet_tf.checkpoint import RunInfo, load_run, resolve_model_path
+from unet_tf.deploy.bioimageio_files import (
+    INPUT_ID,
+    OUTPUT_ID,
+    SERVING_ENDPOINT,
+    WEIGHTS_FILE,
+    check_content,
+    model_card,
+    package_input,
+    probability_model,
+    write_files,
+)
+
+__all__ = [  # the package's files are written by unet_tf.deploy.bioimageio_files
+    "INPUT_ID",
+    "INSTALL_HINT",
+    "OUTPUT_ID",
+    "RDF_FILE",
+    "SERVING_ENDPOINT",
+    "UNET_DOI",
+    "WEIGHTS_FILE",
+    "WEIGHTS_FORMAT",
+    "license_id",
+    "model_card",
+    "package_input",
+    "probability_model",
+    "require_bioimageio",
+    "write_bioimageio",
+]
 
 RDF_FILE = "rdf.yaml"  # the name bioimageio.spec gives a package's description
-WEIGHTS_FILE = "weights.zip"
 WEIGHTS_FORMAT = "tensorflow_saved_model_bundle"
-SERVING_ENDPOINT = "serve"  # what bioimageio.core's TF 2 adapter calls first
-INPUT_ID = "image"
-OUTPUT_ID = "probabilities"
 INSTALL_HINT = 'pip install "unet-tf[bioimageio]"'
 # Ronneberger, Fischer, Brox (2015), "U-Net: Convolutional Networks for Biomedical Image
 # Segmentation": the architecture; a DOI, because a URL would be fetched when validating
@@ -102,32 +125,44 @@ def write_bioimageio(
     """
     spec = require_bioimageio()
     license = license_id(license)
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise ValueError(f"{out} exists and is not an empty folder; give a new folder for the "
-                         "bioimage.io package")
+    out = _new_folder(out_dir)
     _, run_dir = resolve_model_path(model_path)
     name = _model_name(name) if name is not None else _clean_name(f"U-Net {run_dir.name}")
     if test_image is not None:
-        _check_content(test_image)
+        check_content(test_image)
     model, info = load_run(model_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     try:
         image = test_image if test_image is not None else _first_validation_image(info)
-        files = _write_files(model, info, run_dir, image, stage)
+        files = write_files(model, info, run_dir, image, stage)
         descr = _describe(info, files, license=license, name=name, description=description,
                           authors=authors, run_name=run_dir.name)
-        package = spec.save_bioimageio_package_as_folder(descr, output_path=stage / "package")
-        if zip_path is not None:  # validated again: save_bioimageio_package reads it back
-            Path(zip_path).parent.mkdir(parents=True, exist_ok=True)
-            spec.save_bioimageio_package(descr, output_path=Path(zip_path))
-        if out.exists():
-            out.rmdir()
-        Path(package).rename(out)
+        _save(spec, descr, stage, out, zip_path)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return out / RDF_FILE
+
+
+def _new_folder(out_dir: str | Path) -> Path:
+    """``out_dir`` if it does not exist or is an empty folder, else ValueError."""
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise ValueError(f"{out} exists and is not an empty folder; give a new folder for the "
+                         "bioimage.io package")
+    return out
+
+
+def _save(spec, descr, stage: Path, out: Path, zip_path: str | Path | None) -> None:
+    """Save the validated package into ``stage``, then move it to ``out`` (the .zip to
+    ``zip_path``, validated again: save_bioimageio_package reads it back)."""
+    package = spec.save_bioimageio_package_as_folder(descr, output_path=stage / "package")
+    if zip_path is not None:
+        Path(zip_path).parent.mkdir(parents=True, exist_ok=True)
+        spec.save_bioimageio_package(descr, output_path=Path(zip_path))
+    if out.exists():
+        out.rmdir()
+    Path(package).rename(out)
 
 
 def require_bioimageio():
@@ -168,7 +203,7 @@ def _model_name(name: str) -> str:
 
 def _first_validation_image(info: RunInfo) -> np.ndarray:
     """The first validation image of the run's recorded data (the export's parity data)."""
-    from unet_tf.deploy.exporter import export_data, raw_examples
+    from unet_tf.deploy.export_data import export_data, raw_examples
 
     try:
         _, _, config, subset = export_data(info, None)
@@ -179,245 +214,11 @@ def _first_validation_image(info: RunInfo) -> np.ndarray:
     return examples[0][0]
 
 
-def package_input(image: np.ndarray, info: RunInfo) -> np.ndarray:
-    """A uint8 image [H, W, C] -> the package's input: float32 pixels 0..255 [1, y, x, C].
-
-    The model's channels; runs trained with ``resolution="resize"`` at their training size,
-    runs at native resolution mirror-padded to a multiple of ``2**depth`` (as unet_tf's
-    serving does).
-
-    Examples:
-        >>> from unet_tf.config import ModelConfig
-        >>> info = RunInfo(ModelConfig(depth=2), ("a", "b"), (32, 48), {"resolution": "native"})
-        >>> package_input(np.full((30, 17, 3), 128, np.uint8), info).shape
-        (1, 32, 20, 3)
-    """
-    from unet_tf.data.preprocess import resize_image
-    from unet_tf.serving import pad_to_multiple
-
-    image = _check_content(np.asarray(image))
-    if image.ndim == 2:
-        image = image[..., None]
-    size = None if info.native else tuple(info.input_size)
-    pixels = resize_image(image[None], size, info.model.input_channels)
-    if info.native:
-        pixels = pad_to_multiple(pixels, info.model.size_multiple)
-    return np.asarray(pixels, np.float32)
-
-
-def _check_content(image: np.ndarray) -> np.ndarray:
-    """``image`` unless it is blank: bioimageio.spec refuses test tensors near 0."""
-    image = np.asarray(image)
-    if not np.any(np.abs(image) >= 1):
-        raise ValueError(f"test_image is blank (shape {image.shape}, every pixel value below "
-                         "1); give an image with content for the bioimage.io test tensors")
-    return image
-
-
-def probability_model(model):
-    """The Keras model with a softmax after its logits (float32), as the package's weights."""
-    import keras
-
-    probabilities = keras.layers.Softmax(axis=-1, dtype="float32", name=OUTPUT_ID)(
-        model.outputs[0])
-    return keras.Model(model.input, probabilities, name=f"{model.name}_probabilities")
-
-
-def _write_files(model, info: RunInfo, run_dir: Path, image: np.ndarray,
-                 stage: Path) -> dict[str, Path]:
-    """The package's files, written into ``stage``: weights, test tensors, cover, card."""
-    model = probability_model(model)
-    files = {"weights": _write_saved_model_zip(model, info, stage)}
-    pixels = package_input(image, info)
-    scaled = pixels * np.float32(info.preprocessing["scale"]) + np.float32(
-        info.preprocessing["offset"])
-    probabilities = np.asarray(model(scaled, training=False), np.float32)
-    files["test_input"] = stage / "test_input.npy"
-    files["test_output"] = stage / "test_output.npy"
-    np.save(files["test_input"], pixels)
-    np.save(files["test_output"], probabilities)
-    # the same tensors for people and image viewers (bioimage.io's "sample tensors")
-    files["sample_input"] = _write_tiff(pixels[0], stage / "sample_input.tif")
-    files["sample_output"] = _write_tiff(probabilities[0], stage / "sample_output.tif")
-    files["cover"] = _write_cover(pixels[0], probabilities[0], info, stage / "cover.png")
-    card = run_dir / "README.md"
-    files["documentation"] = stage / "README.md"
-    if card.is_file():
-        shutil.copyfile(card, files["documentation"])
-    else:
-        files["documentation"].write_text(model_card(info, run_dir.name), encoding="utf-8")
-    return files
-
-
-def _write_saved_model_zip(model, info: RunInfo, stage: Path) -> Path:
-    """A SavedModel of ``model`` with one endpoint, zipped with saved_model.pb at the root."""
-    import keras
-    import tensorflow as tf
-
-    from unet_tf.deploy.savedmodel import quiet_tensorflow_logs
-
-    folder = stage / "saved_model"
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-
-    def serve(image):
-        return {OUTPUT_ID: model(image, training=False)}
-
-    signature = tf.TensorSpec([None, None, None, info.model.input_channels], tf.float32,
-                              name=INPUT_ID)
-    archive.add_endpoint(SERVING_ENDPOINT, serve, input_signature=[signature])
-    with quiet_tensorflow_logs():
-        archive.write_out(str(folder), verbose=False)
-    path = stage / WEIGHTS_FILE
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
-        for file in sorted(folder.rglob("*")):
-            zf.write(file, file.relative_to(folder).as_posix())
-    return path
-
-
-def _write_tiff(array: np.ndarray, path: Path) -> Path:
-    import tifffile
-
-    tifffile.imwrite(path, array, photometric="minisblack", planarconfig="contig")
-    return path
-
-
-def _write_cover(pixels: np.ndarray, probabilities: np.ndarray, info: RunInfo,
-                 path: Path) -> Path:
-    """cover.png: the test image beside its predicted classes, with a legend."""
-    from PIL import Image
-
-    from unet_tf.viz import colorize, legend_strip, side_by_side
-
-    image = np.clip(np.rint(pixels), 0, 255).astype(np.uint8)
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    height = 256
-    # nearest-neighbour upscaling first: side_by_side's smooth resize would blend classes
-    factor = max(1, height // probabilities.shape[0])
-    mask = colorize(np.argmax(probabilities, axis=-1), len(info.class_names))
-    mask = np.repeat(np.repeat(mask, factor, axis=0), factor, axis=1)
-    panels = side_by_side([image, mask], ["input", "predicted classes"], height=height)
-    cover = np.concatenate([panels, legend_strip(info.class_names, panels.shape[1])], axis=0)
-    Image.fromarray(cover).save(path)
-    return path
-
-
-def model_card(info: RunInfo, run_name: str) -> str:
-    """A short README.md for a run without one, from its config.json.
-
-    Examples:
-        >>> from unet_tf.config import ModelConfig
-        >>> info = RunInfo(ModelConfig(), ("bg", "cell"), (64, 64), {"resolution": "native"})
-        >>> "## Validation" in model_card(info, "cells")
-        True
-    """
-    m = info.model
-    lines = [
-        f"# U-Net {run_name}",
-        "",
-        f"A U-Net (depth {m.depth}, {m.base_filters} base filters, {m.input_channels} input "
-        f"channel(s)) trained with unet_tf to label every pixel as one of "
-        f"{len(info.class_names)} classes: {', '.join(info.class_names)}.",
-        "",
-        "## Input and output",
-        "",
-        f"- Input `{INPUT_ID}`: float32 [batch, y, x, channel], pixel values 0..255; the "
-        f"package's `scale_linear` preprocessing multiplies them by "
-        f"{info.preprocessing.get('scale', 1.0):.6g} and adds "
-        f"{info.preprocessing.get('offset', 0.0):g}. y and x must be multiples of "
-        f"{m.size_multiple}.",
-    ]
-    if info.native:
-        lines.append("- Trained at native resolution: feed images at their own pixel size "
-                     "(pad them to the multiple above).")
-    else:
-        height, width = info.input_size
-        lines.append(f"- Trained on images resized to {height} x {width} pixels: resize "
-                     "images to about that size before segmenting them (bioimage.io has no "
-                     "resize step; unet_tf's own predictors resize and resize back).")
-    lines += [
-        f"- Output `{OUTPUT_ID}`: float32 [batch, y, x, class], softmax probabilities of the "
-        "classes in the order above; the class of a pixel is the argmax over the last axis.",
-        "",
-        "## Training",
-        "",
-    ]
-    data = info.extra.get("data") or {}
-    train = info.extra.get("train") or {}
-    if data:
-        lines.append(f"- Data: `{data.get('spec')}`, images at {data.get('image_size')}.")
-    if train:
-        lines.append(f"- {info.extra.get('epochs_done', train.get('epochs'))} epochs, "
-                     f"learning rate {train.get('learning_rate')}.")
-    lines += ["", "## Validation", ""]
-    metrics = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
-    scores = {k[len("val_"):]: v for k, v in metrics.items()
-              if k.startswith("val_") and k != "val_loss"}
-    if scores:
-        lines.append("Scores on the run's validation images after training:")
-        lines.append("")
-        lines += [f"- {key}: {value:.4f}" for key, value in sorted(scores.items())]
-    else:
-        lines.append("No validation scores were recorded for this run.")
-    lines += ["", "Validate on your own labelled images with `unet-tf evaluate` (the run "
-              "folder) or compare this package's argmax with your masks (intersection over "
-              "union per class).", "",
-              "## Limitations", "",
-              "Trained on the data above only; check it on images like yours before relying "
-              "on it.", ""]
-    return "\n".join(lines)
-
-
 def _describe(info: RunInfo, files: dict[str, Path], *, license: str, name: str,
               description: str | None, authors: Sequence[str], run_name: str):
     """The spec 0.5 ModelDescr of the staged files (validated by bioimageio.spec)."""
-    import keras
-    import tensorflow as tf
     from bioimageio.spec.model import v0_5
 
-    m = info.model
-    size = v0_5.ParameterizedSize(min=m.size_multiple, step=m.size_multiple)
-    channel_names = ["r", "g", "b"] if m.input_channels == 3 else [
-        f"channel{i}" for i in range(m.input_channels)]
-    scale = float(info.preprocessing.get("scale", 1.0))
-    offset = float(info.preprocessing.get("offset", 0.0))
-    preprocessing = [] if (scale, offset) == (1.0, 0.0) else [
-        v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=scale, offset=offset))]
-    resolution = ("native resolution" if info.native else
-                  f"images resized to {info.input_size[0]} x {info.input_size[1]} px")
-    inputs = [v0_5.InputTensorDescr(
-        id=v0_5.TensorId(INPUT_ID),
-        description=f"pixel values 0..255; trained on {resolution}",
-        axes=[v0_5.BatchAxis(),
-              v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=size),
-              v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=size),
-              v0_5.ChannelAxis(channel_names=channel_names)],
-        data=v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, 255.0)),
-        preprocessing=preprocessing,
-        test_tensor=v0_5.FileDescr(source=files["test_input"]),
-        sample_tensor=v0_5.FileDescr(source=files["sample_input"]),
-    )]
-    same_as_input = {axis: v0_5.SizeReference(tensor_id=v0_5.TensorId(INPUT_ID),
-                                              axis_id=v0_5.AxisId(axis)) for axis in "yx"}
-    outputs = [v0_5.OutputTensorDescr(
-        id=v0_5.TensorId(OUTPUT_ID),
-        description="softmax class probabilities (argmax: the class of each pixel)",
-        axes=[v0_5.BatchAxis(),
-              v0_5.SpaceOutputAxis(id=v0_5.AxisId("y"), size=same_as_input["y"]),
-              v0_5.SpaceOutputAxis(id=v0_5.AxisId("x"), size=same_as_input["x"]),
-              v0_5.ChannelAxis(channel_names=list(info.class_names))],
-        data=v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
-        test_tensor=v0_5.FileDescr(source=files["test_output"]),
-        sample_tensor=v0_5.FileDescr(source=files["sample_output"]),
-    )]
-    weights = v0_5.WeightsDescr(tensorflow_saved_model_bundle=(
-        v0_5.TensorflowSavedModelBundleWeightsDescr(
-            source=files["weights"],
-            tensorflow_version=v0_5.Version(tf.__version__),
-            comment=f"exported by unet_tf with Keras {keras.__version__}: the trained "
-                    "network with a softmax after its logits",
-        )))
     return v0_5.ModelDescr(
         name=name,
         description=description or (
@@ -432,11 +233,73 @@ def _describe(info: RunInfo, files: dict[str, Path], *, license: str, name: str,
               "keras", "unet_tf"],
         documentation=v0_5.FileDescr(source=files["documentation"]),
         covers=[v0_5.FileDescr(source=files["cover"])],
-        inputs=inputs,
-        outputs=outputs,
-        weights=weights,
+        inputs=[_input_descr(info, files)],
+        outputs=[_output_descr(info, files)],
+        weights=_weights_descr(files),
         config=v0_5.Config(unet_tf=json.loads(json.dumps(_unet_tf_config(info)))),
     )
+
+
+def _input_descr(info: RunInfo, files: dict[str, Path]):
+    """The input tensor: pixel values 0..255 of any multiple of 2**depth, scaled linearly."""
+    from bioimageio.spec.model import v0_5
+
+    m = info.model
+    size = v0_5.ParameterizedSize(min=m.size_multiple, step=m.size_multiple)
+    channel_names = ["r", "g", "b"] if m.input_channels == 3 else [
+        f"channel{i}" for i in range(m.input_channels)]
+    scale = float(info.preprocessing.get("scale", 1.0))
+    offset = float(info.preprocessing.get("offset", 0.0))
+    preprocessing = [] if (scale, offset) == (1.0, 0.0) else [
+        v0_5.ScaleLinearDescr(kwargs=v0_5.ScaleLinearKwargs(gain=scale, offset=offset))]
+    resolution = ("native resolution" if info.native else
+                  f"images resized to {info.input_size[0]} x {info.input_size[1]} px")
+    return v0_5.InputTensorDescr(
+        id=v0_5.TensorId(INPUT_ID),
+        description=f"pixel values 0..255; trained on {resolution}",
+        axes=[v0_5.BatchAxis(),
+              v0_5.SpaceInputAxis(id=v0_5.AxisId("y"), size=size),
+              v0_5.SpaceInputAxis(id=v0_5.AxisId("x"), size=size),
+              v0_5.ChannelAxis(channel_names=channel_names)],
+        data=v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, 255.0)),
+        preprocessing=preprocessing,
+        test_tensor=v0_5.FileDescr(source=files["test_input"]),
+        sample_tensor=v0_5.FileDescr(source=files["sample_input"]),
+    )
+
+
+def _output_descr(info: RunInfo, files: dict[str, Path]):
+    """The output tensor: class probabilities at the input's size."""
+    from bioimageio.spec.model import v0_5
+
+    same_as_input = {axis: v0_5.SizeReference(tensor_id=v0_5.TensorId(INPUT_ID),
+                                              axis_id=v0_5.AxisId(axis)) for axis in "yx"}
+    return v0_5.OutputTensorDescr(
+        id=v0_5.TensorId(OUTPUT_ID),
+        description="softmax class probabilities (argmax: the class of each pixel)",
+        axes=[v0_5.BatchAxis(),
+              v0_5.SpaceOutputAxis(id=v0_5.AxisId("y"), size=same_as_input["y"]),
+              v0_5.SpaceOutputAxis(id=v0_5.AxisId("x"), size=same_as_input["x"]),
+              v0_5.ChannelAxis(channel_names=list(info.class_names))],
+        data=v0_5.IntervalOrRatioDataDescr(type="float32", range=(0.0, 1.0)),
+        test_tensor=v0_5.FileDescr(source=files["test_output"]),
+        sample_tensor=v0_5.FileDescr(source=files["sample_output"]),
+    )
+
+
+def _weights_descr(files: dict[str, Path]):
+    """The zipped SavedModel, with the TensorFlow and Keras versions that wrote it."""
+    import keras
+    import tensorflow as tf
+    from bioimageio.spec.model import v0_5
+
+    return v0_5.WeightsDescr(tensorflow_saved_model_bundle=(
+        v0_5.TensorflowSavedModelBundleWeightsDescr(
+            source=files["weights"],
+            tensorflow_version=v0_5.Version(tf.__version__),
+            comment=f"exported by unet_tf with Keras {keras.__version__}: the trained "
+                    "network with a softmax after its logits",
+        )))
 
 
 def _unet_tf_config(info: RunInfo) -> dict[str, Any]:

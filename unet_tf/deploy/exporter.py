@@ -30,26 +30,27 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from unet_tf.checkpoint import CONFIG_FILE, RunInfo, load_run, resolve_model_path
 from unet_tf.config import DataConfig, ExportConfig
-from unet_tf.data import class_lookup, load_source, remap_labels
+from unet_tf.deploy.export_data import export_data, raw_examples
 from unet_tf.deploy.onnx import ONNX_FILE, convert_onnx, describe_onnx, require_onnx
 from unet_tf.deploy.parity import ParityError, format_parity, parity_check
 from unet_tf.deploy.savedmodel import save_saved_model
 from unet_tf.deploy.tflite import (
     convert_tflite,
+    describe_tflite,
     representative_pixels,
-    tensor_description,
     tflite_file_name,
-    tflite_operators,
 )
 from unet_tf.predictors import SAVED_MODEL_DIR, Predictor
 from unet_tf.predictors.keras_model import KerasPredictor
@@ -59,44 +60,6 @@ logger = logging.getLogger("unet_tf")
 PARITY_FILE = "parity.json"
 LABELS_FILE = "labels.txt"
 BIOIMAGEIO_DIR = "bioimageio"  # the package folder; bioimageio.zip beside it
-
-
-def export_data(
-    info: RunInfo, data: DataConfig | None
-) -> tuple[DataConfig, str | None, DataConfig, str | None]:
-    """(calibration data, its subset, parity data, its subset) for a run.
-
-    Representative (calibration) images come from the run's training data; parity images
-    from its validation data (its ``validation_data``, or the held-out fraction of its
-    training data). An explicit ``data`` is split the same way (seeded fraction).
-    """
-    if data is not None:
-        return data, "training", data, "validation"
-    if info.extra.get("data"):
-        train = DataConfig.from_dict(info.extra["data"])
-        if info.extra.get("validation_data"):
-            return train, None, DataConfig.from_dict(info.extra["validation_data"]), None
-        return train, "training", train, "validation"
-    raise ValueError(
-        "this model has no recorded training data (a bare .keras file?); pass data= "
-        "(--data SPEC) for the int8 calibration images and the parity check"
-    )
-
-
-def raw_examples(
-    config: DataConfig, subset: str | None, limit: int, info: RunInfo, model: str | Path = "",
-):
-    """Up to ``limit`` raw (uint8 image [H, W, C], int32 mask [H, W]) pairs at their own size.
-
-    Masks hold the model's class indices: the data's classes are matched to the model's by
-    name (:func:`unet_tf.data.class_lookup`); data of other classes raise ``ValueError``.
-    """
-    source = load_source(config, subset=subset)
-    lookup = class_lookup(source.class_names, info.class_names, source.description,
-                          str(model) or "being exported")
-    pairs = [(image.numpy(), remap_labels(mask.numpy()[..., 0], lookup))
-             for image, mask in source.examples.take(limit)]
-    return pairs, source.description
 
 
 def bioimageio_license(info: RunInfo, license: str | None) -> str:
@@ -136,13 +99,9 @@ def check_target(out: Path, run_dir: Path, overwrite: bool) -> None:
                              "replaces earlier exports only, never other folders")
 
 
-def export(
-    model_path: str | Path,
-    out_dir: str | Path,
-    config: ExportConfig | None = None,
-    data: DataConfig | None = None,
-    web_runtime: str | Path | None = None,
-) -> dict[str, Any]:
+def export(model_path: str | Path, out_dir: str | Path, config: ExportConfig | None = None,
+           data: DataConfig | None = None, web_runtime: str | Path | None = None,
+           ) -> dict[str, Any]:
     """Export a run (or .keras file) to a SavedModel, TFLite and ONNX files, checking parity.
 
     Args:
@@ -179,29 +138,22 @@ def export(
     out = Path(out_dir)
     keras_path, run_dir = resolve_model_path(model_path)
     check_target(out, run_dir, config.overwrite)
-    runtime = None
-    if "web" in config.formats:  # find or download it now, not after minutes of conversion
-        from unet_tf.web import runtime_dir
-
-        runtime = runtime_dir(web_runtime)
-    elif web_runtime is not None:
-        raise ValueError(f"web_runtime={str(web_runtime)!r} is for the 'web' format; add web "
-                         f"to formats {list(config.formats)}")
-    if "onnx" in config.formats:  # now, not after minutes of conversion
-        require_onnx()
-    if "bioimageio" in config.formats:
-        from unet_tf.deploy.bioimageio import require_bioimageio
-
-        try:
-            require_bioimageio()
-        except ImportError as exc:  # a missing extra is the user's to fix: one line
-            raise ValueError(str(exc)) from None
-
+    runtime = check_requirements(config, web_runtime)
     start = time.time()
     model, info = load_run(model_path)
     spdx = bioimageio_license(info, config.license) if "bioimageio" in config.formats else None
-    rep_config, rep_subset, parity_config, parity_subset = export_data(info, data)
     # data of other classes are refused here, before anything is converted or written
+    examples = export_examples(info, data, config, model_path)
+    with staged(out) as tmp:
+        report = write_export(tmp, out, model, info, keras_path, config, examples, spdx,
+                              runtime)
+    return {**report, "out": str(out), "seconds": round(time.time() - start, 1)}
+
+
+def export_examples(info: RunInfo, data: DataConfig | None, config: ExportConfig,
+                    model_path: str | Path) -> tuple[list, str, Any]:
+    """(parity examples, their data's description, int8 calibration pixels or None)."""
+    rep_config, rep_subset, parity_config, parity_subset = export_data(info, data)
     parity_examples, parity_source = raw_examples(parity_config, parity_subset,
                                                   config.parity_images, info, model_path)
     representative = None
@@ -210,108 +162,151 @@ def export(
                                                config.representative_images, info,
                                                model_path)[0]]
         representative = representative_pixels(images, info)
+    return parity_examples, parity_source, representative
+
+
+@contextlib.contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary folder beside ``out``, renamed to ``out`` when the block succeeds and
+    removed when it fails: readers never see half an export."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the export is an ordinary folder
     try:
-        written: dict[str, Any] = {}
-        if "savedmodel" in config.formats:
-            save_saved_model(model, info, tmp / SAVED_MODEL_DIR)
-            written["savedmodel"] = {
-                "format": "savedmodel",
-                "path": SAVED_MODEL_DIR,
-                "signatures": ["serving_default", "segment_tiles"],
-                "inputs": {"images": "uint8 [batch, height, width, 3], any size"},
-                "outputs": {"mask": "uint8 [batch, height, width]",
-                            "probabilities": "float32 [batch, height, width, classes]"},
-            }
-            logger.info("export: SavedModel written")
-        tflite = {}
-        for variant in config.tflite_variants:
-            content = convert_tflite(model, info, variant, representative)
-            name = tflite_file_name(variant)
-            (tmp / name).write_bytes(content)
-            tflite[name] = describe_tflite(content, f"tflite-{variant}")
-            logger.info("export: %s (%d bytes)", name, len(content))
-        if tflite:
-            written["tflite"] = tflite
-        if "onnx" in config.formats:
-            started = time.time()
-            content = convert_onnx(model, info)
-            (tmp / ONNX_FILE).write_bytes(content)
-            written["onnx"] = describe_onnx(content)
-            logger.info("export: %s (%d bytes, converted in %.1f s)", ONNX_FILE, len(content),
-                        time.time() - started)
-
-        run_config = info.to_dict()
-        run_config["export"] = {
-            **written,
-            "source_model": keras_path.name,
-            "representative_images": len(representative) if representative else 0,
-            "versions": _versions(onnx="onnx" in written),
-        }
-        (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
-        (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names))
-
-        # exported formats run no test-time augmentation: nor does the reference they match
-        reference = KerasPredictor.from_model(model, info, keras_path, tta=False)
-        predictors: dict[str, Predictor] = {}
-        if "savedmodel" in config.formats:
-            predictors["savedmodel"] = Predictor.from_path(tmp / SAVED_MODEL_DIR)
-        for name, entry in tflite.items():
-            predictors[entry["format"]] = Predictor.from_path(tmp / name)
-        if "onnx" in written:
-            predictors["onnx"] = Predictor.from_path(tmp / ONNX_FILE)
-        parity = parity_check(reference, predictors, parity_examples, config.thresholds)
-        parity["data"] = parity_source
-        (tmp / PARITY_FILE).write_text(json.dumps(parity, indent=2) + "\n")
-        logger.info("%s", format_parity(parity))
-        if not parity["passed"]:
-            failed = [n for n, e in parity["formats"].items() if not e["passed"]]
-            raise ParityError(
-                f"export to {out} failed the parity check for {failed}; nothing was written.\n"
-                + format_parity(parity),
-                parity,
-            )
-        del predictors, reference
-        if "bioimageio" in config.formats:  # its test tensors: the first parity image
-            from unet_tf.deploy.bioimageio import write_bioimageio
-
-            write_bioimageio(keras_path, tmp / BIOIMAGEIO_DIR, license=spdx,
-                             test_image=parity_examples[0][0],
-                             zip_path=tmp / f"{BIOIMAGEIO_DIR}.zip")
-            run_config["export"]["bioimageio"] = {
-                "format": "bioimageio", "path": BIOIMAGEIO_DIR, "zip": f"{BIOIMAGEIO_DIR}.zip",
-                "spec": "0.5", "license": spdx}
-            (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
-            logger.info("export: bioimage.io package written (%s, licence %s)",
-                        BIOIMAGEIO_DIR, spdx)
-        if "web" in config.formats:
-            from unet_tf.web import write_web
-
-            page_models = [v for v in ("int8", "fp16", "fp32") if v in config.tflite_variants]
-            write_web(tmp, model=page_models, out=tmp / "web", runtime=runtime)
-            logger.info("export: web page written (loads %s)", tflite_file_name(page_models[0]))
+        yield tmp
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {**run_config["export"], "parity": parity, "out": str(out),
-            "seconds": round(time.time() - start, 1)}
 
 
-def describe_tflite(content: bytes, export_format: str) -> dict[str, Any]:
-    """A .tflite file's entry in config.json: format, size, tensors, operators."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_content=content)
-    return {
-        "format": export_format,
-        "bytes": len(content),
-        "input": tensor_description(interpreter.get_input_details()[0]),
-        "output": tensor_description(interpreter.get_output_details()[0]),
-        "operators": tflite_operators(content),
+def write_export(tmp: Path, out: Path, model, info: RunInfo, keras_path: Path,
+                 config: ExportConfig, examples: tuple[list, str, Any], spdx: str | None,
+                 runtime: Path | None) -> dict[str, Any]:
+    """Convert, describe and check every format in ``tmp``, then add the packages built
+    from the checked files; the report (config.json's "export" section and the parity)."""
+    parity_examples, parity_source, representative = examples
+    written = convert(model, info, config, representative, tmp)
+    run_config = info.to_dict()
+    run_config["export"] = {
+        **written,
+        "source_model": keras_path.name,
+        "representative_images": len(representative) if representative else 0,
+        "versions": _versions(onnx="onnx" in written),
     }
+    (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
+    (tmp / LABELS_FILE).write_text("".join(f"{n}\n" for n in info.class_names))
+    parity = check_parity(model, info, keras_path, written, tmp, out, parity_examples,
+                          parity_source, config)
+    if "bioimageio" in config.formats:  # its test tensors: the first parity image
+        add_bioimageio(keras_path, tmp, spdx, parity_examples[0][0], run_config)
+    if "web" in config.formats:
+        from unet_tf.web import write_web
+
+        page_models = [v for v in ("int8", "fp16", "fp32") if v in config.tflite_variants]
+        write_web(tmp, model=page_models, out=tmp / "web", runtime=runtime)
+        logger.info("export: web page written (loads %s)", tflite_file_name(page_models[0]))
+    return {**run_config["export"], "parity": parity}
+
+
+def check_requirements(config: ExportConfig, web_runtime: str | Path | None) -> Path | None:
+    """Check the opt-in formats' extras now, not after minutes of conversion; returns the
+    web format's LiteRT.js folder (found or downloaded), or None without that format."""
+    runtime = None
+    if "web" in config.formats:
+        from unet_tf.web import runtime_dir
+
+        runtime = runtime_dir(web_runtime)
+    elif web_runtime is not None:
+        raise ValueError(f"web_runtime={str(web_runtime)!r} is for the 'web' format; add web "
+                         f"to formats {list(config.formats)}")
+    if "onnx" in config.formats:
+        require_onnx()
+    if "bioimageio" in config.formats:
+        from unet_tf.deploy.bioimageio import require_bioimageio
+
+        try:
+            require_bioimageio()
+        except ImportError as exc:  # a missing extra is the user's to fix: one line
+            raise ValueError(str(exc)) from None
+    return runtime
+
+
+def convert(model, info: RunInfo, config: ExportConfig, representative, tmp: Path
+            ) -> dict[str, Any]:
+    """Write the SavedModel, .tflite and .onnx files into ``tmp``; their config.json entries."""
+    written: dict[str, Any] = {}
+    if "savedmodel" in config.formats:
+        save_saved_model(model, info, tmp / SAVED_MODEL_DIR)
+        written["savedmodel"] = {
+            "format": "savedmodel",
+            "path": SAVED_MODEL_DIR,
+            "signatures": ["serving_default", "segment_tiles"],
+            "inputs": {"images": "uint8 [batch, height, width, 3], any size"},
+            "outputs": {"mask": "uint8 [batch, height, width]",
+                        "probabilities": "float32 [batch, height, width, classes]"},
+        }
+        logger.info("export: SavedModel written")
+    tflite = {}
+    for variant in config.tflite_variants:
+        content = convert_tflite(model, info, variant, representative)
+        name = tflite_file_name(variant)
+        (tmp / name).write_bytes(content)
+        tflite[name] = describe_tflite(content, f"tflite-{variant}")
+        logger.info("export: %s (%d bytes)", name, len(content))
+    if tflite:
+        written["tflite"] = tflite
+    if "onnx" in config.formats:
+        started = time.time()
+        content = convert_onnx(model, info)
+        (tmp / ONNX_FILE).write_bytes(content)
+        written["onnx"] = describe_onnx(content)
+        logger.info("export: %s (%d bytes, converted in %.1f s)", ONNX_FILE, len(content),
+                    time.time() - started)
+    return written
+
+
+def check_parity(model, info: RunInfo, keras_path: Path, written: dict[str, Any], tmp: Path,
+                 out: Path, examples: list, source: str, config: ExportConfig
+                 ) -> dict[str, Any]:
+    """Compare every written format with the Keras model on ``examples`` and write
+    parity.json; the parity report, or :class:`ParityError` (with the numbers) when a format
+    is under its threshold."""
+    # exported formats run no test-time augmentation: nor does the reference they match
+    reference = KerasPredictor.from_model(model, info, keras_path, tta=False)
+    predictors: dict[str, Predictor] = {}
+    if "savedmodel" in written:
+        predictors["savedmodel"] = Predictor.from_path(tmp / SAVED_MODEL_DIR)
+    for name, entry in written.get("tflite", {}).items():
+        predictors[entry["format"]] = Predictor.from_path(tmp / name)
+    if "onnx" in written:
+        predictors["onnx"] = Predictor.from_path(tmp / ONNX_FILE)
+    parity = parity_check(reference, predictors, examples, config.thresholds)
+    parity["data"] = source
+    (tmp / PARITY_FILE).write_text(json.dumps(parity, indent=2) + "\n")
+    logger.info("%s", format_parity(parity))
+    if not parity["passed"]:
+        failed = [n for n, e in parity["formats"].items() if not e["passed"]]
+        raise ParityError(
+            f"export to {out} failed the parity check for {failed}; nothing was written.\n"
+            + format_parity(parity),
+            parity,
+        )
+    return parity
+
+
+def add_bioimageio(keras_path: Path, tmp: Path, spdx: str, test_image, run_config: dict
+                   ) -> None:
+    """Write the bioimage.io package and its .zip into ``tmp``; record it in config.json."""
+    from unet_tf.deploy.bioimageio import write_bioimageio
+
+    write_bioimageio(keras_path, tmp / BIOIMAGEIO_DIR, license=spdx, test_image=test_image,
+                     zip_path=tmp / f"{BIOIMAGEIO_DIR}.zip")
+    run_config["export"]["bioimageio"] = {
+        "format": "bioimageio", "path": BIOIMAGEIO_DIR, "zip": f"{BIOIMAGEIO_DIR}.zip",
+        "spec": "0.5", "license": spdx}
+    (tmp / CONFIG_FILE).write_text(json.dumps(run_config, indent=2) + "\n")
+    logger.info("export: bioimage.io package written (%s, licence %s)", BIOIMAGEIO_DIR, spdx)
 
 
 def _versions(onnx: bool = False) -> dict[str, str]:

@@ -195,3 +195,17 @@ def representative_pixels(images: Sequence[np.ndarray], info: RunInfo) -> list[n
     """Training images as float32 pixels [1, H, W, C] at the training size (int8 calibration)."""
     size, channels = tuple(info.input_size), info.model.input_channels
     return [resize_image(as_rgb(image)[None], size, channels).numpy() for image in images]
+
+
+def describe_tflite(content: bytes, export_format: str) -> dict[str, Any]:
+    """A .tflite file's entry in config.json: format, size, tensors, operators."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_content=content)
+    return {
+        "format": export_format,
+        "bytes": len(content),
+        "input": tensor_description(interpreter.get_input_details()[0]),
+        "output": tensor_description(interpreter.get_output_details()[0]),
+        "operators": tflite_operators(content),
+    }

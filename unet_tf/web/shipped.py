@@ -32,7 +32,7 @@ def page_for_run(run: str | Path, runtime: str | Path | None = None) -> Path:
     from unet_tf.quiet import import_tensorflow
 
     import_tensorflow()  # describing the .tflite loads TensorFlow: without its C++ chatter
-    from unet_tf.deploy.exporter import describe_tflite
+    from unet_tf.deploy.tflite import describe_tflite
 
     run = Path(run)
     name = MODELS["int8"]
