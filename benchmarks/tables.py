@@ -222,6 +222,18 @@ def shipped() -> str:
     return sourced("ship_models", header, rows)
 
 
+def finetune() -> str:
+    rows = []
+    for name, entry in latest("finetune_bench").items():
+        v = flat(entry)
+        rows.append([f"`{name}`", v.get("start", ""), v.get("init") or "none",
+                     v.get("images", ""), v.get("steps", ""), f4(v.get("mean_iou")),
+                     provenance(entry)])
+    header = ["run", "start", "init", "labelled images", "steps", "val mean IoU",
+              "host; commit, date"]
+    return sourced("finetune_bench", header, rows)
+
+
 def export() -> str:
     entries = list(latest("export_bench").values())[-1:]
     if not entries:
@@ -334,7 +346,7 @@ def headline() -> str:
 
 TABLES: dict[str, Callable[[], str]] = {
     "overview": overview, "headline": headline, "pets": pets, "isbi": isbi,
-    "camvid": camvid, "dsb": dsb, "shipped": shipped, "export": export,
+    "camvid": camvid, "dsb": dsb, "shipped": shipped, "finetune": finetune, "export": export,
     "large_image": large_image, "web": web, "speed_train": speed_train,
 }
 
