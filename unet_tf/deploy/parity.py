@@ -49,24 +49,8 @@ def parity_check(
         >>> report["formats"]["savedmodel"]["agreement"]  # doctest: +SKIP
         1.0
     """
-    k = reference.num_classes
-    reference_truth = np.zeros((k, k), np.int64)
-    stats = {name: {"same": 0, "pixels": 0, "vs_keras": np.zeros((k, k), np.int64),
-                    "vs_truth": np.zeros((k, k), np.int64)} for name in predictors}
+    stats, reference_truth = _confusions(reference, predictors, examples)
     labelled = all(mask is not None for _, mask in examples)
-    for image, mask in examples:
-        keras_mask = reference.predict(image)
-        if mask is not None:
-            reference_truth += confusion_matrix(mask, keras_mask, k)
-        for name, predictor in predictors.items():
-            pred = predictor.predict(image)
-            s = stats[name]
-            s["same"] += int(np.sum(pred == keras_mask))
-            s["pixels"] += int(pred.size)
-            s["vs_keras"] += confusion_matrix(keras_mask, pred, k)
-            if mask is not None:
-                s["vs_truth"] += confusion_matrix(mask, pred, k)
-
     keras_scores = scores_from_confusion(reference_truth, reference.class_names)
     report: dict[str, Any] = {
         "images": len(examples),
@@ -87,23 +71,49 @@ def parity_check(
             "mean_iou_vs_truth": truth_scores["mean_iou"] if labelled else None,
             "pixel_accuracy_vs_truth": truth_scores["pixel_accuracy"] if labelled else None,
         }
-        metric, limit = thresholds.check(name)
-        if metric == "agreement":
-            value = entry["agreement"]
-            ok = value >= limit
-            entry["check"] = f"agreement {value:.5f} >= {limit}"
-        elif labelled:
-            value = abs(report["keras"]["mean_iou_vs_truth"] - entry["mean_iou_vs_truth"])
-            ok = value <= limit
-            entry["check"] = f"|mean IoU - Keras mean IoU| {value:.4f} <= {limit}"
-        else:
-            ok = False
-            entry["check"] = "mean IoU drop needs labelled parity images; none given"
+        ok, entry["check"] = _check(name, entry, report["keras"], thresholds, labelled)
         entry["passed"] = bool(ok)
         passed &= ok
         report["formats"][name] = entry
     report["passed"] = bool(passed)
     return report
+
+
+def _confusions(reference: Predictor, predictors: dict[str, Predictor],
+                examples: Sequence[tuple[np.ndarray, np.ndarray | None]]):
+    """Per format: pixels equal to Keras' and confusion matrices against Keras' masks and
+    the ground truth; and Keras' own confusion matrix against the ground truth."""
+    k = reference.num_classes
+    reference_truth = np.zeros((k, k), np.int64)
+    stats = {name: {"same": 0, "pixels": 0, "vs_keras": np.zeros((k, k), np.int64),
+                    "vs_truth": np.zeros((k, k), np.int64)} for name in predictors}
+    for image, mask in examples:
+        keras_mask = reference.predict(image)
+        if mask is not None:
+            reference_truth += confusion_matrix(mask, keras_mask, k)
+        for name, predictor in predictors.items():
+            pred = predictor.predict(image)
+            s = stats[name]
+            s["same"] += int(np.sum(pred == keras_mask))
+            s["pixels"] += int(pred.size)
+            s["vs_keras"] += confusion_matrix(keras_mask, pred, k)
+            if mask is not None:
+                s["vs_truth"] += confusion_matrix(mask, pred, k)
+    return stats, reference_truth
+
+
+def _check(name: str, entry: dict[str, Any], keras: dict[str, Any],
+           thresholds: ParityThresholds, labelled: bool) -> tuple[bool, str]:
+    """(passed, what was checked) for the format ``name``: its pixel agreement with Keras,
+    or its mean IoU against the truth within the threshold of Keras' own."""
+    metric, limit = thresholds.check(name)
+    if metric == "agreement":
+        value = entry["agreement"]
+        return value >= limit, f"agreement {value:.5f} >= {limit}"
+    if labelled:
+        value = abs(keras["mean_iou_vs_truth"] - entry["mean_iou_vs_truth"])
+        return value <= limit, f"|mean IoU - Keras mean IoU| {value:.4f} <= {limit}"
+    return False, "mean IoU drop needs labelled parity images; none given"
 
 
 def format_parity(report: dict[str, Any]) -> str:

@@ -105,31 +105,12 @@ def convert_tflite(
         # of a live model keep READ_VARIABLE ops that LiteRT cannot run).
         archive = keras.export.ExportArchive()
         archive.track(model)
-        archive.add_endpoint(
-            "serving_default", tflite_function(model, channels),
-            input_signature=[spec],
-        )
+        archive.add_endpoint("serving_default", tflite_function(model, channels),
+                             input_signature=[spec])
         with quiet_tensorflow_logs():
             archive.write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp)
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantize in ("fp16", "int8", "dynamic"):
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantize == "fp16":
-            converter.target_spec.supported_types = [tf.float16]
-        if quantize == "int8":
-            samples = [np.asarray(x, np.float32) for x in representative]
-            if not samples:
-                raise ValueError("int8 quantization needs at least one representative image")
-
-            def dataset():
-                for x in samples:
-                    yield [x]
-
-            converter.representative_dataset = dataset
-            converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-            converter.inference_input_type = tf.uint8
-            converter.inference_output_type = tf.uint8
+        quantization(converter, quantize, representative)
         try:
             content = converter.convert()
         except Exception as exc:  # the converter raises ConverterError and others
@@ -138,6 +119,31 @@ def convert_tflite(
             ) from exc
     check_builtin_ops(content, tflite_file_name(quantize))
     return content
+
+
+def quantization(converter, quantize: str, representative: Iterable[np.ndarray] | None
+                 ) -> None:
+    """Set the converter's ops and quantization for a variant: builtin ops only; float16
+    weights (fp16); int8 weights (dynamic); integers only, uint8 in and out, calibrated on
+    ``representative`` (int8)."""
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize in ("fp16", "int8", "dynamic"):
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "fp16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        samples = [np.asarray(x, np.float32) for x in representative]
+        if not samples:
+            raise ValueError("int8 quantization needs at least one representative image")
+
+        def dataset():
+            for x in samples:
+                yield [x]
+
+        converter.representative_dataset = dataset
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.uint8
+        converter.inference_output_type = tf.uint8
 
 
 def tflite_operators(content: bytes) -> list[str]:
