@@ -82,15 +82,20 @@ def network_logits(
     height, width = x.shape[1], x.shape[2]
     square = tta != "flips" and (any_shape or (height is not None and height == width))
     rotations = (0, 1, 2, 3) if square else (0,) if tta == "flips" else (0, 2)
-    total, count = 0.0, 0
-    for flip in (False, True):
-        copy = tf.image.flip_left_right(x) if flip else x
-        for k in rotations:
-            logits = tf.cast(model(tf.image.rot90(copy, k), training=False), tf.float32)
-            probs = tf.image.rot90(tf.nn.softmax(logits, axis=-1), -k % 4)
-            total += tf.image.flip_left_right(probs) if flip else probs
-            count += 1
-    return tf.math.log(tf.maximum(total / count, 1e-12))
+    copies = [(flip, k) for flip in (False, True) for k in rotations]
+    # one model call per shape (upright, turned by 90 degrees): tracing a Keras model once
+    # per copy made an 8-copy TTA spend more time building its graph than running it
+    batch = tf.shape(x)[0]
+    total = 0.0
+    for turned in sorted({k % 2 for _, k in copies}):
+        group = [(flip, k) for flip, k in copies if k % 2 == turned]
+        stacked = tf.concat([tf.image.rot90(tf.image.flip_left_right(x) if flip else x, k)
+                             for flip, k in group], axis=0)
+        probs = tf.nn.softmax(tf.cast(model(stacked, training=False), tf.float32), axis=-1)
+        for i, (flip, k) in enumerate(group):
+            back = tf.image.rot90(probs[i * batch:(i + 1) * batch], -k % 4)
+            total += tf.image.flip_left_right(back) if flip else back
+    return tf.math.log(tf.maximum(total / len(copies), 1e-12))
 
 
 def pad_to_multiple(x: tf.Tensor, multiple: int) -> tf.Tensor:
