@@ -171,17 +171,42 @@ def import_file(path: Path, results: Path = RESULTS) -> tuple[str, int]:
     return suite, len(records)
 
 
+def append_run(path: Path, cases: list[str], sha: str, results: Path = RESULTS) -> tuple[str, int]:
+    """Append the records of ``cases`` in ``path`` as runs made at commit ``sha`` (a checkout
+    older than the harness that wrote the legacy format): not marked legacy, never replaced."""
+    records = [r for r in convert(path) if r["case"] in cases]
+    missing = sorted(set(cases) - {r["case"] for r in records})
+    if missing:
+        raise SystemExit(f"{path}: no case(s) {missing}")
+    target = results / records_path(records[0]["suite"]).name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("a") as f:
+        for entry in records:
+            entry.pop("legacy")
+            f.write(json.dumps({**entry, "commit": sha}) + "\n")
+    return records[0]["suite"], len(records)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks import-legacy",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path, help="legacy results files (.json)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of the .jsonl records (default: benchmarks/results)")
+    parser.add_argument("--cases", type=lambda t: t.split(","), metavar="A,B",
+                        help="with --commit: append only these cases, as new runs")
+    parser.add_argument("--commit", metavar="SHA",
+                        help="the commit the --cases were run at (an older checkout)")
     args = parser.parse_args(argv)
+    if bool(args.cases) != bool(args.commit):
+        parser.error("--cases and --commit go together")
     for path in args.files:
         if not path.is_file():
             parser.error(f"{path}: no such file")
-        suite, count = import_file(path, args.results)
+        if args.commit:
+            suite, count = append_run(path, args.cases, args.commit, args.results)
+        else:
+            suite, count = import_file(path, args.results)
         shown = args.results / f"{suite}.jsonl"
         shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
         print(f"{path.name}: {count} records -> {shown}")

@@ -109,6 +109,22 @@ def test_import_legacy_is_idempotent(tmp_path):
     assert imported["host"]["description"] == "2-core CPU (x86_64), no GPU"
 
 
+def test_cases_run_at_an_older_commit_are_appended_as_runs(tmp_path):
+    legacy = tmp_path / "recipe_isbi.json"
+    legacy.write_text(json.dumps({
+        "old": {"epochs": 1, "train_seconds": 1.0}, "plain": {"epochs": 3, "train_seconds": 9.5},
+        "machine": "2-core CPU (x86_64), no GPU", "written": "2026-12-03 18:10 UTC"}))
+    out = tmp_path / "records"
+    done = run("import-legacy", "--results", str(out), "--cases", "plain", "--commit",
+               "b75dfaf", str(legacy))
+    assert done.returncode == 0, done.stderr
+    (entry,) = [json.loads(line) for line in (out / "recipe_isbi.jsonl").read_text().splitlines()]
+    assert entry["case"] == "plain" and entry["commit"] == "b75dfaf" and "legacy" not in entry
+    assert entry["metrics"]["train_seconds"] == 9.5
+    for bad in (["--cases", "plain"], ["--cases", "nope", "--commit", "b75dfaf"]):
+        assert run("import-legacy", "--results", str(out), *bad, str(legacy)).returncode != 0
+
+
 def test_tables_check_fails_on_a_stale_table_and_the_rewrite_fixes_it(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("# Page\n\n<!-- tables:isbi -->\n| typed | by hand |\n<!-- /tables:isbi -->\n")
