@@ -164,9 +164,6 @@ def make_dataset(
     size = tuple(config.image_size)
     native = config.resolution == "native"
 
-    def prepare(image, mask):
-        return preprocess_image(image, size, channels), resize_mask(mask, size)
-
     def crop(image, mask, seed=None):
         # native resolution: raw pixels are cached, each epoch crops them anew (the crop's
         # seed is folded from the example's so that augment_pair keeps its own stream)
@@ -177,26 +174,35 @@ def make_dataset(
 
     ds = source.examples
     if not native:
-        ds = ds.map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = ds.map(lambda image, mask: (preprocess_image(image, size, channels),
+                                         resize_mask(mask, size)),
+                    num_parallel_calls=tf.data.AUTOTUNE)
     if config.cache:
         ds = ds.cache()
     if training:
-        ds = ds.shuffle(
-            min(config.shuffle_buffer, max(source.size, 1)),
-            seed=config.seed,
-            reshuffle_each_iteration=True,
-        )
-        seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
-        ds = tf.data.Dataset.zip(ds, seeds.batch(2))
-        if native:
-            ds = ds.map(
-                lambda pair, seed: (crop(*pair, seed), seed), num_parallel_calls=tf.data.AUTOTUNE
-            )
-        ds = ds.map(
-            lambda pair, seed: augment_pair(pair[0], pair[1], seed, config.augment),
-            num_parallel_calls=tf.data.AUTOTUNE,
-        )
+        ds = _shuffle_and_augment(ds, config, source.size, crop if native else None)
     elif native:
         ds = ds.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.batch(config.batch_size).prefetch(tf.data.AUTOTUNE)
     return ds, source
+
+
+def _shuffle_and_augment(ds: tf.data.Dataset, config: DataConfig, size: int,
+                         crop=None) -> tf.data.Dataset:
+    """Training examples shuffled, cropped by ``crop`` (native resolution) and augmented,
+    each epoch anew, with seeds drawn from ``config.seed``: two runs see the same batches."""
+    ds = ds.shuffle(
+        min(config.shuffle_buffer, max(size, 1)),
+        seed=config.seed,
+        reshuffle_each_iteration=True,
+    )
+    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True)
+    ds = tf.data.Dataset.zip(ds, seeds.batch(2))
+    if crop is not None:
+        ds = ds.map(
+            lambda pair, seed: (crop(*pair, seed), seed), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return ds.map(
+        lambda pair, seed: augment_pair(pair[0], pair[1], seed, config.augment),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )

@@ -50,8 +50,26 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
     extra = tf.random.experimental.stateless_split(seeds[7], num=4)
     height, width = image.shape[0], image.shape[1]
     channels = image.shape[-1]
+    crop_h, crop_w = config.crop or (height, width)
+    if crop_h > height or crop_w > width:
+        raise ValueError(
+            f"crop {crop_h}x{crop_w} is larger than the image size {height}x{width}; "
+            "crop to at most the data's image_size"
+        )
     stacked = tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
+    stacked = _flip_rotate_zoom(stacked, seeds, config, height, width, channels)
+    stacked = _warp_and_crop(stacked, extra, config, height, width, channels)
+    image = _colour(stacked[..., :channels], seeds, extra, config)
+    mask = tf.cast(tf.round(stacked[..., channels:]), tf.int32)
+    image.set_shape([crop_h, crop_w, channels])
+    mask.set_shape([crop_h, crop_w, 1])
+    return image, mask
 
+
+def _flip_rotate_zoom(stacked: tf.Tensor, seeds: tf.Tensor, config: AugmentConfig,
+                      height: int, width: int, channels: int) -> tf.Tensor:
+    """Image and mask channels stacked [H, W, C + 1], flipped, turned by multiples of 90
+    degrees and zoomed in (then cropped back to H x W): the same transform for both."""
     if config.flip:
         stacked = tf.image.stateless_random_flip_left_right(stacked, seeds[0])
     if config.vertical_flip:
@@ -71,13 +89,14 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
         stacked = tf.image.stateless_random_crop(
             tf.concat([img, msk], -1), [height, width, channels + 1], seeds[4]
         )
+    return stacked
 
+
+def _warp_and_crop(stacked: tf.Tensor, extra: tf.Tensor, config: AugmentConfig,
+                   height: int, width: int, channels: int) -> tf.Tensor:
+    """Stacked image and mask rotated by any angle and elastically deformed (bilinear for
+    the image, nearest for the mask), and cropped to ``config.crop``."""
     crop_h, crop_w = config.crop or (height, width)
-    if crop_h > height or crop_w > width:
-        raise ValueError(
-            f"crop {crop_h}x{crop_w} is larger than the image size {height}x{width}; "
-            "crop to at most the data's image_size"
-        )
     if config.rotate or config.elastic:
         coords = warp_coordinates(
             height, width, extra[0], config.rotate, config.elastic, config.elastic_grid
@@ -89,16 +108,19 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
             coords = tf.transpose(tf.image.stateless_random_crop(
                 tf.transpose(coords, [1, 2, 0]), [crop_h, crop_w, 2], extra[3]), [2, 0, 1])
         read = resample if config.elastic else resample_affine  # rotation alone is affine
-        stacked = tf.concat([
+        return tf.concat([
             read(stacked[..., :channels], coords, order=1),
             read(stacked[..., channels:], coords, order=0),
         ], axis=-1)
-    elif config.crop is not None:
-        stacked = tf.image.stateless_random_crop(stacked, [crop_h, crop_w, channels + 1], extra[3])
-    height, width = crop_h, crop_w
+    if config.crop is not None:
+        return tf.image.stateless_random_crop(stacked, [crop_h, crop_w, channels + 1], extra[3])
+    return stacked
 
-    image = stacked[..., :channels]
-    mask = tf.cast(tf.round(stacked[..., channels:]), tf.int32)
+
+def _colour(image: tf.Tensor, seeds: tf.Tensor, extra: tf.Tensor,
+            config: AugmentConfig) -> tf.Tensor:
+    """The image's saturation and hue (RGB only), brightness and contrast, clipped to [0, 1]."""
+    channels = image.shape[-1]
     if channels == 3 and config.saturation:
         image = tf.image.stateless_random_saturation(
             image, 1 - config.saturation, 1 + config.saturation, extra[1]
@@ -111,10 +133,7 @@ def augment_pair(image: tf.Tensor, mask: tf.Tensor, seed: tf.Tensor, config: Aug
         image = tf.image.stateless_random_contrast(
             image, 1 - config.contrast, 1 + config.contrast, seeds[6]
         )
-    image = tf.clip_by_value(image, 0.0, 1.0)
-    image.set_shape([height, width, channels])
-    mask.set_shape([height, width, 1])
-    return image, mask
+    return tf.clip_by_value(image, 0.0, 1.0)
 
 
 def warp_coordinates(

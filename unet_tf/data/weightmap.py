@@ -87,30 +87,40 @@ def unet_weight_map(
         raise ValueError(f"sigma must be > 0 pixels; got {sigma}")
     valid = mask != ignore_label
     labels = np.where(valid, mask, 0).astype(np.int64)
-    if class_weights is None:
-        weights = np.ones(mask.shape, np.float32)
-    else:
-        table = np.asarray(class_weights, np.float32)
-        if labels.max(initial=0) >= len(table):
-            raise ValueError(
-                f"mask holds class {int(labels.max())} but class_weights has only "
-                f"{len(table)} values; give one weight per class"
-            )
-        weights = table[labels]
+    weights = _class_term(labels, class_weights)
     if object_classes is None:
         object_classes = [c for c in np.unique(labels) if c != 0]
     if instances is not None:
-        instances = np.asarray(instances)
-        instances = instances[..., 0] if instances.ndim == 3 else instances
-        if instances.shape != mask.shape:
-            raise ValueError(
-                f"instances have shape {instances.shape} but the mask {mask.shape}; they must "
-                "match"
-            )
+        instances = _instance_ids(instances, mask.shape)
     objects, count = _objects(np.where(valid, mask, -1), object_classes, instances)
     if w0 and count >= 2:
         weights += w0 * _border_term(objects, count, sigma) * (objects == 0)
     return (weights * valid).astype(np.float32)
+
+
+def _class_term(labels: np.ndarray, class_weights: Sequence[float] | None) -> np.ndarray:
+    """``w_c``: each pixel's class weight (1 without ``class_weights``), float32 [H, W]."""
+    if class_weights is None:
+        return np.ones(labels.shape, np.float32)
+    table = np.asarray(class_weights, np.float32)
+    if labels.max(initial=0) >= len(table):
+        raise ValueError(
+            f"mask holds class {int(labels.max())} but class_weights has only "
+            f"{len(table)} values; give one weight per class"
+        )
+    return table[labels]
+
+
+def _instance_ids(instances: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Instance ids as [H, W] (from [H, W] or [H, W, 1]); they must match the mask's shape."""
+    instances = np.asarray(instances)
+    instances = instances[..., 0] if instances.ndim == 3 else instances
+    if instances.shape != shape:
+        raise ValueError(
+            f"instances have shape {instances.shape} but the mask {shape}; they must "
+            "match"
+        )
+    return instances
 
 
 def _border_term(objects: np.ndarray, count: int, sigma: float) -> np.ndarray:
