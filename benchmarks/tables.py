@@ -26,7 +26,7 @@ from collections.abc import Callable
 
 from benchmarks.harness import RESULTS, ROOT, flat, host_label, latest, read_records
 
-FILES = ("docs/benchmarks.md", "README.md")
+FILES = ("docs/benchmarks.md", "docs/shipped-models.md", "README.md")
 MARKER = re.compile(
     r"(<!-- tables:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /tables:(?P=name) -->)", re.S)
 
@@ -223,14 +223,22 @@ def shipped() -> str:
 
 
 def finetune() -> str:
-    rows = []
-    for name, entry in latest("finetune_bench").items():
+    """One row per number of labelled images: from scratch against from a shipped model."""
+    runs: dict[int, dict[str, dict]] = {}
+    for entry in latest("finetune_bench").values():
         v = flat(entry)
-        rows.append([f"`{name}`", v.get("start", ""), v.get("init") or "none",
-                     v.get("images", ""), v.get("steps", ""), f4(v.get("mean_iou")),
-                     provenance(entry)])
-    header = ["run", "start", "init", "labelled images", "steps", "val mean IoU",
-              "host; commit, date"]
+        runs.setdefault(int(v["images"]), {})[v["start"]] = entry
+    rows = []
+    for images, pair in sorted(runs.items()):
+        scratch, init = (flat(pair[k]) if k in pair else {} for k in ("scratch", "init"))
+        gain = (f"{init['mean_iou'] - scratch['mean_iou']:+.3f}"
+                if "mean_iou" in init and "mean_iou" in scratch else "")
+        rows.append([str(images), str((init or scratch).get("steps", "")),
+                     f4(scratch.get("mean_iou")),
+                     f"{f4(init.get('mean_iou'))} (`{init.get('init')}`)" if init else "",
+                     gain, provenance(pair.get("init") or pair["scratch"])])
+    header = ["labelled images", "steps", "val mean IoU from scratch",
+              "val mean IoU from a shipped model", "gain", "host; commit, date"]
     return sourced("finetune_bench", header, rows)
 
 
