@@ -174,10 +174,57 @@ def fit_multi_worker(model: keras.Model, strategy, train_ds: tf.data.Dataset,
     same as a single-process run's.
     """
     replicas = strategy.num_replicas_in_sync
-    n = len(class_names)
-    loss_fn, optimizer = model.loss, model.optimizer
+    train_step, eval_step = _distributed_steps(model, strategy, len(class_names))
     train_dist = iter(strategy.distribute_datasets_from_function(
         lambda ctx: worker_batches(train_ds, ctx, replicas)))
+    chief = is_chief(strategy)
+    calls = keras.callbacks.CallbackList(
+        callbacks, add_history=False, add_progbar=bool(verbose) and chief, model=model,
+        verbose=1 if verbose == "auto" else verbose, epochs=epochs, steps=steps)
+    model.stop_training = False
+    calls.on_train_begin()
+    for epoch in range(initial_epoch, epochs):
+        calls.on_epoch_begin(epoch)
+        train = EpochTotals(class_names)
+        for step in range(steps):
+            calls.on_train_batch_begin(step)
+            calls.on_train_batch_end(step, {"loss": train.add(*train_step(train_dist))})
+        calls.on_test_begin()
+        val = EpochTotals(class_names)
+        for batch in strategy.distribute_datasets_from_function(
+                lambda ctx: worker_batches(val_ds, ctx, replicas)):
+            val.add(*eval_step(batch))
+        calls.on_test_end(val.logs("val_"))
+        calls.on_epoch_end(epoch, {**train.logs(), **val.logs("val_")})
+        if model.stop_training:
+            break
+    calls.on_train_end()
+
+
+class EpochTotals:
+    """A running epoch: loss averaged over examples (as Keras' loss tracker), counts."""
+
+    def __init__(self, class_names):
+        self.class_names = class_names
+        self.loss = self.seen = 0.0
+        n = len(class_names)
+        self.counts = np.zeros((n, n))
+
+    def add(self, loss, counts, size) -> float:
+        self.loss += float(loss) * float(size)
+        self.seen += float(size)
+        self.counts += counts.numpy()
+        return self.loss / self.seen
+
+    def logs(self, prefix="") -> dict:
+        return {f"{prefix}loss": self.loss / max(self.seen, 1.0),
+                **keras_scores(self.counts, self.class_names, prefix)}
+
+
+def _distributed_steps(model: keras.Model, strategy, n: int):
+    """(train_step, eval_step): tf.functions running one global batch on every replica and
+    returning the summed loss shares, the summed confusion counts and the batch's size."""
+    loss_fn, optimizer = model.loss, model.optimizer
 
     def share(y, logits, weights, labelled):
         """This replica's share of the global batch's loss (the loss's own mean over the
@@ -221,42 +268,5 @@ def fit_multi_worker(model: keras.Model, strategy, train_ds: tf.data.Dataset,
         return (*reduced(strategy.run(replica_eval, args=batch)),
                 strategy.experimental_local_results(batch[-2])[0])
 
-    class Totals:
-        """A running epoch: loss averaged over examples (as Keras' loss tracker), counts."""
+    return train_step, eval_step
 
-        def __init__(self):
-            self.loss = self.seen = 0.0
-            self.counts = np.zeros((n, n))
-
-        def add(self, loss, counts, size) -> float:
-            self.loss += float(loss) * float(size)
-            self.seen += float(size)
-            self.counts += counts.numpy()
-            return self.loss / self.seen
-
-        def logs(self, prefix="") -> dict:
-            return {f"{prefix}loss": self.loss / max(self.seen, 1.0),
-                    **keras_scores(self.counts, class_names, prefix)}
-
-    chief = is_chief(strategy)
-    calls = keras.callbacks.CallbackList(
-        callbacks, add_history=False, add_progbar=bool(verbose) and chief, model=model,
-        verbose=1 if verbose == "auto" else verbose, epochs=epochs, steps=steps)
-    model.stop_training = False
-    calls.on_train_begin()
-    for epoch in range(initial_epoch, epochs):
-        calls.on_epoch_begin(epoch)
-        train = Totals()
-        for step in range(steps):
-            calls.on_train_batch_begin(step)
-            calls.on_train_batch_end(step, {"loss": train.add(*train_step(train_dist))})
-        calls.on_test_begin()
-        val = Totals()
-        for batch in strategy.distribute_datasets_from_function(
-                lambda ctx: worker_batches(val_ds, ctx, replicas)):
-            val.add(*eval_step(batch))
-        calls.on_test_end(val.logs("val_"))
-        calls.on_epoch_end(epoch, {**train.logs(), **val.logs("val_")})
-        if model.stop_training:
-            break
-    calls.on_train_end()
