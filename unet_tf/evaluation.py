@@ -49,17 +49,10 @@ def spread_indices(size: int, count: int) -> set[int]:
     return {int(i) for i in np.linspace(0, size - 1, min(count, size)).round()}
 
 
-def evaluate(
-    model_path: str | Path,
-    data_config: DataConfig | None = None,
-    subset: str | None = None,
-    out_dir: str | Path | None = None,
-    tta: bool | str | None = None,
-    num_pictures: int = 6,
-    split: str | None = None,
-    tile: int | None = None,
-    overlap: int = DEFAULT_OVERLAP,
-) -> dict:
+def evaluate(model_path: str | Path, data_config: DataConfig | None = None,
+             subset: str | None = None, out_dir: str | Path | None = None,
+             tta: bool | str | None = None, num_pictures: int = 6, split: str | None = None,
+             tile: int | None = None, overlap: int = DEFAULT_OVERLAP) -> dict:
     """Evaluate a trained model and optionally write a report folder.
 
     Args:
@@ -98,31 +91,71 @@ def evaluate(
     """
     if out_dir is not None:  # before the work, not after it
         check_report_dir(Path(out_dir))
+    predictor, info, data_config, subset, source = _open(model_path, data_config, subset,
+                                                         split, tta)
+    start = time.time()
+    tally = _score(predictor, info, model_path, data_config, source, subset, split,
+                   spread_indices(source.size, num_pictures), tile, overlap)
+    report = _report(model_path, predictor, info, source, tile, tally, time.time() - start)
+    if out_dir is not None:
+        write_report(report, tally.pictures, Path(out_dir))
+        if tally.object_pictures:
+            plot_images(tally.object_pictures, ["predicted vs true objects"] * len(
+                tally.object_pictures), Path(out_dir) / "instances.png",
+                columns=min(3, len(tally.object_pictures)))
+    return report
+
+
+@dataclasses.dataclass
+class _Tally:
+    """What scoring gathers over the examples: class confusion counts, the objects (true
+    ids, predicted ids) of instance data, and the examples shown in the report's pictures."""
+
+    confusion: np.ndarray
+    pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = dataclasses.field(
+        default_factory=list)
+    objects: list[tuple[np.ndarray, np.ndarray]] = dataclasses.field(default_factory=list)
+    object_pictures: list[np.ndarray] = dataclasses.field(default_factory=list)
+
+
+def _open(model_path, data_config: DataConfig | None, subset: str | None, split: str | None,
+          tta) -> tuple[KerasPredictor, RunInfo, DataConfig, str | None, Source]:
+    """The model's predictor and run info, and the data to score (the run's own validation
+    data when ``data_config`` is None)."""
     model, info = load_run(model_path)
     predictor = KerasPredictor.from_model(model, info, model_path, tta=tta)
     if data_config is None:
         data_config, subset = run_validation_data(info)
     source = load_source(data_config, subset=subset, split=split)
+    return predictor, info, data_config, subset, source
+
+
+def _score(predictor: KerasPredictor, info: RunInfo, model_path, data_config: DataConfig,
+           source: Source, subset: str | None, split: str | None, show, tile: int | None,
+           overlap: int) -> _Tally:
+    """Segment every example and count: classes (the data's remapped to the model's), and
+    objects separated from the probabilities on instance data; pictures of ``show``."""
     lookup, separate = match_data(model_path, info, data_config, source)
-    k = len(info.class_names)
-    confusion = np.zeros((k, k), np.int64)
-    pictures: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-    objects: list[tuple[np.ndarray, np.ndarray]] = []  # (true ids, predicted ids)
-    object_pictures: list[np.ndarray] = []
-    show = spread_indices(source.size, num_pictures)
-    start = time.time()
+    k = predictor.num_classes
+    tally = _Tally(np.zeros((k, k), np.int64))
     for index, (image, labels, ids) in enumerate(examples(data_config, source, subset, split)):
         pred, probabilities = predictor.predict(image, return_probabilities=True, tile=tile,
                                                 overlap=overlap)
         labels = remap_labels(labels, lookup)
-        confusion += confusion_matrix(labels, pred, k)
+        tally.confusion += confusion_matrix(labels, pred, k)
         if ids is not None and separate is not None:  # objects from the probabilities too
             found = separate(probabilities)
-            objects.append((ids, found))
+            tally.objects.append((ids, found))
             if index in show:
-                object_pictures.append(comparison(image, ids, found))
+                tally.object_pictures.append(comparison(image, ids, found))
         if index in show:
-            pictures.append((image, labels, pred))
+            tally.pictures.append((image, labels, pred))
+    return tally
+
+
+def _report(model_path, predictor: KerasPredictor, info: RunInfo, source: Source,
+            tile: int | None, tally: _Tally, seconds: float) -> dict:
+    """The report: scores from the confusion counts (and the objects), what was scored."""
     fit = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
     report = {
         "model": str(model_path),
@@ -132,24 +165,19 @@ def evaluate(
         "scored_at": "native",
         "tta": predictor.tta,
         "tile": tile,
-        **scores_from_confusion(confusion, info.class_names),
-        "confusion": confusion.tolist(),
+        **scores_from_confusion(tally.confusion, info.class_names),
+        "confusion": tally.confusion.tolist(),
         "class_names": list(info.class_names),
         # what model.fit logged for the saved epoch: the training-data figure comes from
         # training mode (batch statistics, augmented data); a large gap to an inference-mode
         # score on the same images is the batch-norm failure this report exists to expose
         "fit_metrics": {key: fit[key] for key in ("mean_iou", "val_mean_iou") if key in fit},
-        "seconds": round(time.time() - start, 2),
+        "seconds": round(seconds, 2),
     }
-    if objects:
-        scores = evaluate_instances(objects)
+    if tally.objects:
+        scores = evaluate_instances(tally.objects)
         report.update({key: scores[key] for key in ("ap_50_95", "ap_50", "ap_75", "aji")})
         report["instance_scores"] = scores
-    if out_dir is not None:
-        write_report(report, pictures, Path(out_dir))
-        if object_pictures:
-            plot_images(object_pictures, ["predicted vs true objects"] * len(object_pictures),
-                        Path(out_dir) / "instances.png", columns=min(3, len(object_pictures)))
     return report
 
 
