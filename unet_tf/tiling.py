@@ -151,38 +151,58 @@ def predict_tiled(
     # a side with one tile needs no ramp (nothing to blend with); ramps of other sides do
     window = np.outer(blend_ramp(tile_h, overlap if len(ys) > 1 else 0),
                       blend_ramp(tile_w, overlap if len(xs) > 1 else 0))[..., None]
-
-    mask = np.empty((height, width), np.uint8)
-    probs = np.empty((height, width, num_classes), np.float32) if return_probabilities else None
-    band = np.zeros((tile_h, full_w, num_classes), np.float32)  # rows [top, top + tile_h)
-    weight = np.zeros((tile_h, full_w, 1), np.float32)
-    top = 0
-
-    def emit(rows: int) -> None:
-        """Finish padded rows [top, top + rows): normalise, crop the margins, store."""
-        lo, hi = max(top, margin), min(top + rows, margin + height)
-        if hi > lo:
-            part = band[lo - top:hi - top, margin:margin + width]
-            part = part / np.maximum(weight[lo - top:hi - top, margin:margin + width], 1e-12)
-            mask[lo - margin:hi - margin] = np.argmax(part, axis=-1)
-            if probs is not None:
-                probs[lo - margin:hi - margin] = part
-
+    rows = _BlendedRows(height, width, num_classes, tile_h, full_w, margin,
+                        return_probabilities)
     for y in ys:
-        shift = y - top
-        if shift:  # rows above y get no more tiles
-            emit(shift)
-            band = np.roll(band, -shift, axis=0)
-            weight = np.roll(weight, -shift, axis=0)
-            band[tile_h - shift:] = 0
-            weight[tile_h - shift:] = 0
-            top = y
+        rows.move_to(y)
         for i in range(0, len(xs), batch_size):
             chunk = xs[i:i + batch_size]
             tiles = np.stack([padded[y:y + tile_h, x:x + tile_w] for x in chunk])
             out = np.asarray(probabilities_fn(tiles), np.float32)
             for x, p in zip(chunk, out, strict=True):
-                band[:, x:x + tile_w] += p * window
-                weight[:, x:x + tile_w] += window
-    emit(min(tile_h, full_h - top))
-    return mask, probs
+                rows.add(x, p * window, window)
+    rows.emit(min(tile_h, full_h - rows.top))
+    return rows.mask, rows.probs
+
+
+class _BlendedRows:
+    """The band of padded rows [top, top + tile_h) that tiles are still blended into; rows
+    above a new tile row are finished (normalised, margins cropped) into the outputs."""
+
+    def __init__(self, height: int, width: int, num_classes: int, tile_h: int, full_w: int,
+                 margin: int, return_probabilities: bool):
+        self.height, self.width, self.margin, self.tile_h = height, width, margin, tile_h
+        self.mask = np.empty((height, width), np.uint8)
+        self.probs = (np.empty((height, width, num_classes), np.float32)
+                      if return_probabilities else None)
+        self.band = np.zeros((tile_h, full_w, num_classes), np.float32)
+        self.weight = np.zeros((tile_h, full_w, 1), np.float32)
+        self.top = 0
+
+    def add(self, x: int, weighted: np.ndarray, window: np.ndarray) -> None:
+        """Blend one tile's window-weighted probabilities in at column ``x``."""
+        self.band[:, x:x + weighted.shape[1]] += weighted
+        self.weight[:, x:x + weighted.shape[1]] += window
+
+    def move_to(self, y: int) -> None:
+        """Start the band at row ``y``: rows above it get no more tiles."""
+        shift = y - self.top
+        if shift:
+            self.emit(shift)
+            self.band = np.roll(self.band, -shift, axis=0)
+            self.weight = np.roll(self.weight, -shift, axis=0)
+            self.band[self.tile_h - shift:] = 0
+            self.weight[self.tile_h - shift:] = 0
+            self.top = y
+
+    def emit(self, rows: int) -> None:
+        """Finish padded rows [top, top + rows): normalise, crop the margins, store."""
+        top, margin, width = self.top, self.margin, self.width
+        lo, hi = max(top, margin), min(top + rows, margin + self.height)
+        if hi > lo:
+            part = self.band[lo - top:hi - top, margin:margin + width]
+            part = part / np.maximum(self.weight[lo - top:hi - top, margin:margin + width],
+                                     1e-12)
+            self.mask[lo - margin:hi - margin] = np.argmax(part, axis=-1)
+            if self.probs is not None:
+                self.probs[lo - margin:hi - margin] = part
