@@ -40,16 +40,10 @@ FOREGROUND_GRID = {"foreground_threshold": (0.5, 0.6, 0.7, 0.8, 0.9), "min_size"
 DEFAULT_IMAGES = 30
 
 
-def tune(
-    model: str | Path,
-    data_config: DataConfig | None = None,
-    subset: str | None = None,
-    images: int = DEFAULT_IMAGES,
-    tta: bool | str = False,
-    grid: dict[str, tuple] | None = None,
-    seed: int = 0,
-    write: bool = True,
-) -> dict[str, Any]:
+def tune(model: str | Path, data_config: DataConfig | None = None, subset: str | None = None,
+         images: int = DEFAULT_IMAGES, tta: bool | str = False,
+         grid: dict[str, tuple] | None = None, seed: int = 0, write: bool = True
+         ) -> dict[str, Any]:
     """Grid-search an instance model's post-processing and store the best in config.json.
 
     Args:
@@ -78,14 +72,7 @@ def tune(
         raise ValueError(f"tta must be one of {TTA_MODES}; got {tta!r}")
     model_path, run = resolve_model_path(model)
     keras_model, info = load_run(model_path)
-    config = info.to_dict()
-    separate = label if is_instance_model(config) else (
-        semantic_label if len(info.class_names) == 2 else None)
-    if separate is None:
-        raise ValueError(
-            f"{run} is not an instance model (classes {list(info.class_names)}, trained on "
-            f"{trained_on(config) or 'unrecorded data'}): only the object post-processing of "
-            "instance and 2-class foreground models can be tuned")
+    separate = _separator(info, run)
     if data_config is None:
         data_config, validation = run_validation_data(info)
         subset = subset or validation
@@ -97,17 +84,8 @@ def tune(
     pick = sorted(np.random.default_rng(seed).choice(len(pairs), min(images, len(pairs)),
                                                      replace=False))
     predictor = KerasPredictor.from_model(keras_model, info, run, tta=tta)
-    maps = []
-    for number, index in enumerate(pick, 1):
-        _, image, true = pairs[index]
-        maps.append((true, predictor.predict(image, return_probabilities=True)[1]))
-        logger.info("tune: %d/%d images segmented", number, len(pick))
-    trials = []
-    for values in itertools.product(*grid.values()):
-        params = dict(zip(grid, values, strict=True))
-        scores = evaluate_instances([(true, separate(p, **params)) for true, p in maps])
-        trials.append((scores["ap_50_95"], params))
-    best_score, best = max(trials, key=lambda t: t[0])
+    maps = _probability_maps(predictor, [pairs[index] for index in pick])
+    best_score, best = _grid_search(maps, separate, grid)
     default = evaluate_instances([(true, separate(p)) for true, p in maps])["ap_50_95"]
     result = {**best, "tta": tta, "tuned_on": {
         "data": data_config.spec, "subset": subset, "images": len(pick), "seed": seed,
@@ -117,8 +95,47 @@ def tune(
     logger.info("tune: %s (AP@[.5:.95] %.4f on %d %s images; library defaults %.4f)",
                 best, best_score, len(pick), subset or "", default)
     if write:
-        path = run / CONFIG_FILE
-        stored = json.loads(path.read_text())
-        stored[POSTPROCESS_KEY] = result
-        atomic_write_text(path, json.dumps(stored, indent=2) + "\n")
+        _store(run, result)
     return result
+
+
+def _separator(info, run: Path):
+    """The function that separates objects for this model: watershed labelling for an
+    instance model, connected components for a 2-class one; ValueError for others."""
+    config = info.to_dict()
+    separate = label if is_instance_model(config) else (
+        semantic_label if len(info.class_names) == 2 else None)
+    if separate is None:
+        raise ValueError(
+            f"{run} is not an instance model (classes {list(info.class_names)}, trained on "
+            f"{trained_on(config) or 'unrecorded data'}): only the object post-processing of "
+            "instance and 2-class foreground models can be tuned")
+    return separate
+
+
+def _grid_search(maps, separate, grid: dict[str, tuple]) -> tuple[float, dict[str, Any]]:
+    """(best AP@[.5:.95], its parameters) over every combination of ``grid``'s values; the
+    first of equal scores wins."""
+    trials = []
+    for values in itertools.product(*grid.values()):
+        params = dict(zip(grid, values, strict=True))
+        scores = evaluate_instances([(true, separate(p, **params)) for true, p in maps])
+        trials.append((scores["ap_50_95"], params))
+    return max(trials, key=lambda t: t[0])
+
+
+def _probability_maps(predictor: KerasPredictor, pairs) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(true instance ids, class probabilities) of each (name, image, ids) pair."""
+    maps = []
+    for number, (_, image, true) in enumerate(pairs, 1):
+        maps.append((true, predictor.predict(image, return_probabilities=True)[1]))
+        logger.info("tune: %d/%d images segmented", number, len(pairs))
+    return maps
+
+
+def _store(run: Path, result: dict[str, Any]) -> None:
+    """Write ``result`` under the run's config.json ``postprocess`` entry."""
+    path = run / CONFIG_FILE
+    stored = json.loads(path.read_text())
+    stored[POSTPROCESS_KEY] = result
+    atomic_write_text(path, json.dumps(stored, indent=2) + "\n")
