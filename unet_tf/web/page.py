@@ -26,6 +26,40 @@ HEADERS_FILE = """/*
 """
 
 
+def _export_config(source: Path) -> dict[str, Any]:
+    """The export's config.json; a run trained at native resolution has no page."""
+    config_path = source / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"{config_path} not found; pass an export directory written by unet_tf.export "
+            "(with formats including 'tflite')"
+        )
+    config = json.loads(config_path.read_text())
+    if config.get("preprocessing", {}).get("resolution") == "native":
+        raise ValueError(
+            f"{config_path}: the run was trained at native resolution (no resize); the page "
+            "runs a .tflite at its fixed training size only. Export a run trained with "
+            "DataConfig(resolution='resize') for the browser"
+        )
+    return config
+
+
+def _write_page(folder: Path, source: Path, names: list[str], runtime: Path,
+                config: dict[str, Any]) -> None:
+    """The page's files: static files, the .tflite files, LiteRT.js, config.json, _headers."""
+    for name in STATIC_FILES:
+        shutil.copy2(STATIC_DIR / name, folder / name)
+    for name in names:
+        shutil.copy2(source / name, folder / name)
+    for src, dst in RUNTIME_FILES.items():
+        (folder / dst).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(runtime / src, folder / dst)
+    version = json.loads((runtime / "core" / "package.json").read_text())["version"]
+    config["web"] = {"model": names[0], "models": names, "litertjs": version}
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    (folder / "_headers").write_text(HEADERS_FILE)
+
+
 def _model_files(config: dict[str, Any], models: Sequence[str], source: Path) -> list[str]:
     """Names ("int8", "fp16", "model_int8.tflite") -> .tflite file names the export holds."""
     described = config.get("export", {}).get("tflite", {})
@@ -82,19 +116,7 @@ def write_web(
         PosixPath('pets-export/web')
     """
     source = Path(export_dir)
-    config_path = source / CONFIG_FILE
-    if not config_path.is_file():
-        raise FileNotFoundError(
-            f"{config_path} not found; pass an export directory written by unet_tf.export "
-            "(with formats including 'tflite')"
-        )
-    config = json.loads(config_path.read_text())
-    if config.get("preprocessing", {}).get("resolution") == "native":
-        raise ValueError(
-            f"{config_path}: the run was trained at native resolution (no resize); the page "
-            "runs a .tflite at its fixed training size only. Export a run trained with "
-            "DataConfig(resolution='resize') for the browser"
-        )
+    config = _export_config(source)
     names = _model_files(config, [model] if isinstance(model, str) else list(model), source)
     runtime = runtime_dir(runtime)
     out = Path(out) if out is not None else source / WEB_DIR
@@ -107,17 +129,7 @@ def write_web(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     tmp.chmod(0o755)
     try:
-        for name in STATIC_FILES:
-            shutil.copy2(STATIC_DIR / name, tmp / name)
-        for name in names:
-            shutil.copy2(source / name, tmp / name)
-        for src, dst in RUNTIME_FILES.items():
-            (tmp / dst).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(runtime / src, tmp / dst)
-        version = json.loads((runtime / "core" / "package.json").read_text())["version"]
-        config["web"] = {"model": names[0], "models": names, "litertjs": version}
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
-        (tmp / "_headers").write_text(HEADERS_FILE)
+        _write_page(tmp, source, names, runtime, config)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
