@@ -6,7 +6,9 @@ Examples:
     >>> mask = predictor.predict("cat.jpg")  # doctest: +SKIP
 """
 
-from unet_tf.predictors.base import DEFAULT_OVERLAP, Predictor
-from unet_tf.predictors.loading import SAVED_MODEL_DIR, load_predictor
+# each format's predictor registers itself with Predictor.from_path when imported
+from unet_tf.predictors import keras_model, onnx, savedmodel, tflite  # noqa: F401
+from unet_tf.predictors.base import DEFAULT_OVERLAP, Predictor, load_predictor
+from unet_tf.predictors.loading import SAVED_MODEL_DIR
 
 __all__ = ["DEFAULT_OVERLAP", "SAVED_MODEL_DIR", "Predictor", "load_predictor"]

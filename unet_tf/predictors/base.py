@@ -1,5 +1,8 @@
 """The predictor interface shared by every model format.
 
+``Predictor.from_path`` opens any format: :func:`unet_tf.predictors.loading.locate` says
+which one a path holds, and the predictor class that registered that format
+(``class KerasPredictor(Predictor, kind="keras")``) opens it.
 ``predict(image)`` returns a uint8 class mask at the image's own size whatever the format;
 ``return_probabilities=True`` adds float32 softmax probabilities [H, W, K]; ``tile=N``
 segments large images tile by tile at their own pixel size (:mod:`unet_tf.tiling`).
@@ -12,12 +15,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
 from unet_tf.checkpoint import CONFIG_FILE
 from unet_tf.imageio import as_rgb
+from unet_tf.predictors.loading import locate
 from unet_tf.tiling import predict_tiled
 
 DEFAULT_OVERLAP = 32  # pixels shared by neighbouring tiles (16 px of context each side)
@@ -40,6 +44,14 @@ class Predictor:
     """
 
     format = "unknown"
+    # format ("keras", "savedmodel", "tflite", "onnx") -> the subclass that opens it; filled
+    # by ``class ...(Predictor, kind=...)`` when unet_tf.predictors imports the subclasses
+    formats: ClassVar[dict[str, type[Predictor]]] = {}
+
+    def __init_subclass__(cls, kind: str | None = None, **kwargs: Any):
+        super().__init_subclass__(**kwargs)
+        if kind is not None:
+            Predictor.formats[kind] = cls
 
     def __init__(self, path: Path, config: dict[str, Any]):
         self.path = Path(path)
@@ -84,9 +96,14 @@ class Predictor:
             >>> p.predict(np.zeros((300, 200, 3), np.uint8)).shape  # doctest: +SKIP
             (300, 200)
         """
-        from unet_tf.predictors.loading import load_predictor
-
         return load_predictor(path, num_threads=num_threads, trusted=trusted)
+
+    @classmethod
+    def open(cls, path: Path, num_threads: int | None = None, trusted: bool = False,
+             **options) -> Predictor:
+        """This format's predictor for ``path``, given the loader's arguments it takes (a
+        Keras model runs with TensorFlow's threads and needs no trust)."""
+        return cls(path, **options)
 
     def predict(
         self,
@@ -137,6 +154,14 @@ class Predictor:
 
     def _segment_tiles(self, tiles: np.ndarray) -> np.ndarray:  # -> probabilities [n, t, t, K]
         raise NotImplementedError
+
+
+def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bool = False,
+                   **options) -> Predictor:
+    """See :meth:`unet_tf.Predictor.from_path`."""
+    kind, target = locate(path)
+    return Predictor.formats[kind].open(target, num_threads=num_threads, trusted=trusted,
+                                        **options)
 
 
 def read_config(path: Path, *folders: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from unet_tf.predictors.base import Predictor
 from unet_tf.serving import serving_function, serving_signature, tile_function
 
 
-class KerasPredictor(Predictor):
+class KerasPredictor(Predictor, kind="keras"):
     """A Keras model with its RunInfo; ``tta`` averages over flips (and rotations).
 
     ``tta=None`` takes the test-time augmentation stored with the run's post-processing

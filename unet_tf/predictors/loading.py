@@ -1,18 +1,31 @@
-"""Pick the predictor class for a path: run directory, .keras, SavedModel, .tflite, .onnx."""
+"""Which model format a path holds: run directory, .keras, SavedModel, .tflite, .onnx.
+
+:func:`locate` only reads the path (no model is loaded, no predictor imported);
+:meth:`unet_tf.Predictor.from_path` opens what it finds with the format's predictor.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from unet_tf.checkpoint import MODEL_FILE
-from unet_tf.predictors.base import Predictor
 
 SAVED_MODEL_DIR = "saved_model"  # SavedModel folder inside an export directory
 
 
-def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bool = False,
-                   **options) -> Predictor:
-    """See :meth:`unet_tf.Predictor.from_path`."""
+def locate(path: str | Path) -> tuple[str, Path]:
+    """(format, the path to open): "tflite", "onnx", "keras" or "savedmodel".
+
+    ``path`` may be a shipped model's name; an export directory gives its ``saved_model/``.
+
+    Raises:
+        FileNotFoundError: nothing at ``path`` (and no shipped model of that name).
+        ValueError: a folder without a model, or a file of another format.
+
+    Examples:
+        >>> locate("pets-export/model_int8.tflite")  # doctest: +SKIP
+        ('tflite', PosixPath('pets-export/model_int8.tflite'))
+    """
     from unet_tf.models.registry import resolve
 
     path = resolve(path)  # a shipped model's name, or a path
@@ -21,28 +34,15 @@ def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bo
             f"{path} does not exist; expected a run directory, a .keras file, a SavedModel "
             "folder, an export directory or a .tflite file"
         )
-    if path.suffix == ".tflite" and path.is_file():
-        from unet_tf.predictors.tflite import TFLitePredictor
-
-        return TFLitePredictor(path, num_threads=num_threads)
-    if path.suffix == ".onnx" and path.is_file():
-        from unet_tf.predictors.onnx import OnnxPredictor
-
-        return OnnxPredictor(path, num_threads=num_threads, **options)
-    if path.suffix == ".keras" and path.is_file():
-        from unet_tf.predictors.keras_model import KerasPredictor
-
-        return KerasPredictor(path, **options)
+    if path.is_file() and path.suffix in (".tflite", ".onnx", ".keras"):
+        return path.suffix[1:], path
     if path.is_dir():
-        from unet_tf.predictors.keras_model import KerasPredictor
-        from unet_tf.predictors.savedmodel import SavedModelPredictor
-
         if (path / "saved_model.pb").exists():
-            return SavedModelPredictor(path, trusted=trusted, **options)
+            return "savedmodel", path
         if (path / SAVED_MODEL_DIR / "saved_model.pb").exists():
-            return SavedModelPredictor(path / SAVED_MODEL_DIR, trusted=trusted, **options)
+            return "savedmodel", path / SAVED_MODEL_DIR
         if (path / MODEL_FILE).exists():
-            return KerasPredictor(path, **options)
+            return "keras", path
         contents = sorted(p.name for p in path.iterdir())[:10]
         raise ValueError(
             f"{path} holds neither {MODEL_FILE}, saved_model.pb nor {SAVED_MODEL_DIR}/ "

@@ -36,7 +36,7 @@ def import_onnxruntime():
     return onnxruntime
 
 
-class OnnxPredictor(Predictor):
+class OnnxPredictor(Predictor, kind="onnx"):
     """A .onnx file with the SavedModel's serving contract, run by onnxruntime on the CPU.
 
     Examples:
@@ -46,6 +46,10 @@ class OnnxPredictor(Predictor):
     """
 
     format = "onnx"
+
+    @classmethod
+    def open(cls, path, num_threads=None, trusted=False, **options) -> OnnxPredictor:
+        return cls(path, num_threads=num_threads, **options)
 
     def __init__(self, path: Path, num_threads: int | None = None,
                  providers: Sequence[str] = ("CPUExecutionProvider",)):

@@ -18,10 +18,14 @@ from unet_tf.predictors.trust import check_saved_model
 from unet_tf.serving import SERVING_INPUT, TILE_SIGNATURE
 
 
-class SavedModelPredictor(Predictor):
+class SavedModelPredictor(Predictor, kind="savedmodel"):
     """``serving_default`` for whole images, ``segment_tiles`` for tiles at their pixel size."""
 
     format = "savedmodel"
+
+    @classmethod
+    def open(cls, path, num_threads=None, trusted=False, **options) -> SavedModelPredictor:
+        return cls(path, trusted=trusted, **options)
 
     def __init__(self, path: Path, trusted: bool = False):
         config = read_config(path, path, path.parent)

@@ -19,8 +19,12 @@ from unet_tf.predictors.base import Predictor, check_classes, read_config
 from unet_tf.serving import pad_to_multiple, postprocess, resize_logits
 
 
-class TFLitePredictor(Predictor):
+class TFLitePredictor(Predictor, kind="tflite"):
     """A .tflite file; ``format`` is its export format, e.g. ``tflite-int8``."""
+
+    @classmethod
+    def open(cls, path, num_threads=None, trusted=False, **options) -> TFLitePredictor:
+        return cls(path, num_threads=num_threads)
 
     def __init__(self, path: Path, num_threads: int | None = None):
         from ai_edge_litert.interpreter import Interpreter
