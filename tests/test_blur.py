@@ -60,7 +60,7 @@ def test_keep_names_are_checked():
 
 
 def test_exif_orientation_and_size_are_kept(tmp_path):
-    from unet_tf.cli.outputs import blur_files
+    from unet_tf.outputs import blur_files
 
     stored = Image.fromarray(checkerboard(90, 160))  # landscape pixels ...
     exif = Image.Exif()

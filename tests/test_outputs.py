@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from unet_tf.cli.outputs import (
+from unet_tf.outputs import (
     MAX_STEM_BYTES,
     OUTPUT_SUFFIXES,
     output_file,
@@ -215,7 +215,7 @@ class HalfPredictor:
 
 
 def test_predict_files_replaces_earlier_outputs_only_when_asked(tmp_path):
-    from unet_tf.cli.outputs import predict_files
+    from unet_tf.outputs import predict_files
 
     image = image_file(tmp_path / "in" / "a.png")
     [result] = predict_files(HalfPredictor(), [image], tmp_path / "out")

@@ -108,7 +108,7 @@ def _predictor(args):
 
 
 def cmd_predict(args) -> int:
-    from unet_tf.cli.outputs import plan_outputs, predict_files
+    from unet_tf.outputs import plan_outputs, predict_files
 
     plan_outputs("predict", args.images, args.out, args.overwrite)  # before the model loads
     results = predict_files(_predictor(args), args.images, args.out, tile=args.tile,
@@ -120,7 +120,7 @@ def cmd_predict(args) -> int:
 
 
 def cmd_blur(args) -> int:
-    from unet_tf.cli.outputs import blur_files, plan_outputs
+    from unet_tf.outputs import blur_files, plan_outputs
 
     plan_outputs("blur", args.images, args.out, args.overwrite)  # before the model loads
     results = blur_files(_predictor(args), args.images, args.out, keep=args.keep,
@@ -132,7 +132,7 @@ def cmd_blur(args) -> int:
 
 
 def cmd_instances(args) -> int:
-    from unet_tf.cli.outputs import instance_files, plan_outputs
+    from unet_tf.outputs import instance_files, plan_outputs
 
     plan_outputs("instances", args.images, args.out, args.overwrite)  # before the model loads
     results = instance_files(_predictor(args), args.images, args.out, min_size=args.min_size,

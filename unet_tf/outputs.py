@@ -1,4 +1,5 @@
-"""Files the commands write: masks, overlays, blurred photos, one set per input image.
+"""Segment image files and write the results: masks, overlays, blurred photos, object
+tables, one set per input image (what ``unet-tf predict``, ``blur`` and ``instances`` call).
 
 Output names come from the input file names; two inputs with the same name (``a/00.png``
 and ``b/00.png``) get their parent folder's name too. Every output is a plain file name
