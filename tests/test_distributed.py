@@ -24,13 +24,8 @@ import unet_tf.cluster as cluster
 from unet_tf import DataConfig, TrainConfig, model_preset, train
 from unet_tf.cli import main
 from unet_tf.cluster import answers, wait_for_workers
-from unet_tf.distributed import (
-    confusion,
-    keras_scores,
-    make_strategy,
-    worker_batches,
-)
-from unet_tf.metrics import segmentation_metrics
+from unet_tf.distributed import EpochTotals, make_strategy, worker_batches
+from unet_tf.metrics import confusion_counts, segmentation_metrics
 
 SCRIPT = "import sys; from unet_tf.cli import main; sys.exit(main(sys.argv[1:]))"
 # global batch 8 over 2 replicas; balanced class weights exercise the sample-weight path;
@@ -214,19 +209,32 @@ def test_the_workers_slices_make_up_each_global_batch_once():
     assert seen[2] == (2, 1.0, [8.0])  # the last global batch of 2 still feeds both replicas
 
 
-def test_loop_metrics_are_the_ones_keras_computes():
+@pytest.mark.parametrize("case", ["random", "absent class", "all ignored"])
+def test_loop_metrics_are_the_ones_keras_computes(case):
+    """The multi-worker loop's IoU is model.fit's: ignored pixels skipped, a class absent from
+    labels and predictions 0 and out of the mean, no labelled pixel 0."""
     rng = np.random.default_rng(0)
     names = ("background", "disc", "square")
     labels = rng.integers(0, 3, (2, 8, 8, 1)).astype(np.int32)
     labels[0, :2] = 255  # ignored pixels
     logits = rng.normal(size=(2, 8, 8, 3)).astype(np.float32)
+    if case == "absent class":  # "square" neither in the labels nor predicted
+        labels[labels == 2] = 1
+        logits[..., 2] = -10.0
+    elif case == "all ignored":
+        labels[:] = 255
     expected = {}
     for metric in segmentation_metrics(names):
         metric.update_state(labels, logits)
         expected[metric.name] = float(metric.result())
-    counts = confusion(labels, logits, 3).numpy()
-    assert keras_scores(counts, names) == pytest.approx(expected, abs=1e-6)
-    assert keras_scores(counts, names, "val_")["val_mean_iou"] == expected["mean_iou"]
+    totals = EpochTotals(names)  # two batches summed, as over replicas and steps
+    for i in range(2):
+        totals.add(0.0, confusion_counts(labels[i:i + 1], logits[i:i + 1], 3), 1)
+    logs = totals.logs("val_")
+    assert {k[4:]: v for k, v in logs.items() if k != "val_loss"} == pytest.approx(
+        expected, abs=1e-6)
+    if case == "absent class":
+        assert logs["val_iou_square"] == expected["iou_square"] == 0.0
 
 
 # --- TF_CONFIG checks and the bounded wait for the cluster (no training, no TensorFlow server)

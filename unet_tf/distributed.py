@@ -23,10 +23,13 @@ With several replicas the batch norm statistics are synchronised across them
 single-process run of the same global batch does, and every replica keeps the same weights.
 The saved ``model.keras`` has plain batch norm layers again.
 
+The loop's metrics are :func:`unet_tf.metrics.fit_scores` of the confusion counts
+(:func:`unet_tf.metrics.confusion_counts`) summed over replicas and batches: the numbers
+``model.fit``'s :func:`unet_tf.metrics.segmentation_metrics` give.
+
 Examples:
-    >>> import numpy as np  # the loop's metrics, from confusion counts as Keras computes them
-    >>> keras_scores(np.array([[3.0, 1.0], [0.0, 4.0]]), ["a", "b"], "val_")["val_mean_iou"]
-    0.775
+    >>> make_strategy("one").num_replicas_in_sync
+    1
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from unet_tf.cluster import (
     wait_for_workers,
 )
 from unet_tf.config import IGNORE_LABEL, STRATEGIES
-from unet_tf.metrics import safe_name
+from unet_tf.metrics import confusion_counts, fit_scores
 
 logger = logging.getLogger("unet_tf")
 
@@ -138,31 +141,6 @@ def worker_batches(dataset: tf.data.Dataset, context: tf.distribute.InputContext
             .flat_map(slices).prefetch(tf.data.AUTOTUNE))
 
 
-def confusion(labels, logits, num_classes: int) -> tf.Tensor:
-    """Confusion counts [true, predicted] of a batch, ignored pixels left out."""
-    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-    valid = tf.not_equal(labels, IGNORE_LABEL)
-    pred = tf.reshape(tf.argmax(logits, -1, output_type=tf.int32), [-1])
-    return tf.math.confusion_matrix(tf.where(valid, labels, 0), pred, num_classes,
-                                    weights=tf.cast(valid, tf.float32), dtype=tf.float32)
-
-
-def keras_scores(counts: np.ndarray, class_names, prefix="") -> dict:
-    """The metrics of :func:`unet_tf.metrics.segmentation_metrics` from confusion counts,
-    named and computed as Keras does (metrics, unlike the loss, ignore sample weights; a
-    class absent from labels and predictions has IoU 0 and is left out of the mean)."""
-    tp = np.diag(counts)
-    denominator = counts.sum(0) + counts.sum(1) - tp
-    iou = np.divide(tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
-    present = int((denominator > 0).sum())
-    logs = {
-        "pixel_accuracy": float(tp.sum() / counts.sum()) if counts.sum() else 0.0,
-        "mean_iou": float(iou.sum() / present) if present else 0.0,
-        **{f"iou_{safe_name(n)}": float(v) for n, v in zip(class_names, iou, strict=True)},
-    }
-    return {prefix + k: v for k, v in logs.items()}
-
-
 def fit_multi_worker(model: keras.Model, strategy, train_ds: tf.data.Dataset,
                      val_ds: tf.data.Dataset, *, class_names, epochs: int, initial_epoch: int,
                      steps: int, callbacks: list, verbose) -> None:
@@ -218,7 +196,7 @@ class EpochTotals:
 
     def logs(self, prefix="") -> dict:
         return {f"{prefix}loss": self.loss / max(self.seen, 1.0),
-                **keras_scores(self.counts, self.class_names, prefix)}
+                **fit_scores(self.counts, self.class_names, prefix)}
 
 
 def _distributed_steps(model: keras.Model, strategy, n: int):
@@ -248,11 +226,11 @@ def _distributed_steps(model: keras.Model, strategy, n: int):
         grads = tape.gradient(loss, model.trainable_variables)
         # all-reduces the gradients (a sum over replicas), then updates every copy
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss, confusion(y, logits, n)
+        return loss, confusion_counts(y, logits, n)
 
     def replica_eval(x, y, size, labelled):
         logits = model(x, training=False)
-        return share(y, logits, None, labelled), confusion(y, logits, n)
+        return share(y, logits, None, labelled), confusion_counts(y, logits, n)
 
     def reduced(values):
         return [strategy.reduce(tf.distribute.ReduceOp.SUM, v, axis=None) for v in values]

@@ -73,6 +73,25 @@ def confusion_matrix(truth, pred, num_classes: int) -> np.ndarray:
                        minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
+def confusion_counts(labels, logits, num_classes: int):
+    """:func:`confusion_matrix` of a batch as a float32 tensor, inside a ``tf.function``
+    too: labels ``[..., 1]`` or ``[...]`` against the argmax of ``logits`` ``[..., classes]``.
+
+    Examples:
+        >>> labels = np.array([[0], [1], [1], [255]])
+        >>> logits = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]])
+        >>> ops.convert_to_numpy(confusion_counts(labels, logits, 2)).tolist()
+        [[1.0, 0.0], [1.0, 1.0]]
+    """
+    labels = ops.reshape(ops.cast(labels, "int32"), [-1])
+    pred = ops.reshape(ops.cast(ops.argmax(logits, axis=-1), "int32"), [-1])
+    valid = (labels != IGNORE_LABEL) & (labels >= 0) & (labels < num_classes)
+    pairs = ops.where(valid, labels * num_classes + pred, 0)
+    counts = ops.bincount(pairs, weights=ops.cast(valid, "float32"),
+                          minlength=num_classes * num_classes)
+    return ops.reshape(counts, (num_classes, num_classes))
+
+
 def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> dict:
     """Per-class IoU and Dice, their means, and pixel accuracy from a confusion matrix.
 
@@ -100,3 +119,23 @@ def scores_from_confusion(confusion: np.ndarray, class_names: Sequence[str]) -> 
         "per_class_dice": {n: float(v) for n, v in zip(class_names, dice, strict=True)},
         "pixels": int(total),
     }
+
+
+def fit_scores(confusion: np.ndarray, class_names: Sequence[str], prefix: str = "") -> dict:
+    """What :func:`segmentation_metrics` report during ``model.fit``, from confusion counts
+    (the multi-worker loop sums counts over replicas and batches, then calls this).
+
+    The numbers of :func:`scores_from_confusion`, under Keras' names and conventions: a class
+    absent from labels and predictions has IoU 0 (not NaN) and is left out of the mean, and
+    no labelled pixel at all gives 0.
+
+    Examples:
+        >>> fit_scores(np.array([[3, 1], [0, 4]]), ["a", "b"], "val_")["val_mean_iou"]
+        0.775
+        >>> fit_scores(np.array([[3, 0], [0, 0]]), ["a", "b"])["iou_b"]
+        0.0
+    """
+    scores = scores_from_confusion(confusion, class_names)
+    logs = {"pixel_accuracy": scores["pixel_accuracy"], "mean_iou": scores["mean_iou"],
+            **{f"iou_{safe_name(n)}": v for n, v in scores["per_class_iou"].items()}}
+    return {prefix + k: 0.0 if np.isnan(v) else v for k, v in logs.items()}
