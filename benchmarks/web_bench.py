@@ -91,8 +91,8 @@ def chromium_version(binary: str) -> str:
 
 
 def measure(web: Path, export: Path, name: str, images: list[Path], runs: int) -> dict:
+    from benchmarks.browser import PageSession, litert_latency
     from unet_tf import Predictor
-    from unet_tf.web.browser import PageSession, litert_latency
 
     predictor = Predictor.from_path(export / name)
     result: dict = {"agreement": {}}
@@ -130,8 +130,8 @@ def main(argv=None) -> None:
                              "benchmarks/results/web_bench.jsonl either way)")
     args = parser.parse_args(argv)
 
+    from benchmarks.browser import PageSession, find_chromium
     from unet_tf.web import runtime_dir, write_web
-    from unet_tf.web.browser import PageSession, find_chromium
 
     start = time.time()
     work = Path(tempfile.mkdtemp(prefix="web_bench_"))

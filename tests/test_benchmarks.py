@@ -54,7 +54,7 @@ def test_every_module_is_a_suite_or_a_helper():
         from benchmarks.__main__ import SUITES
     finally:
         sys.path.remove(str(REPO))
-    helpers = {"__init__", "__main__", "harness", "recipe_common", "speed_common"}
+    helpers = {"__init__", "__main__", "browser", "harness", "recipe_common", "speed_common"}
     modules = {p.stem for p in (REPO / "benchmarks").glob("*.py")} - helpers
     assert modules == set(SUITES.values())
     assert not list((REPO / "benchmarks").glob("*.sh")), "scripts outside the entry point"

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib
 import io
 import json
+import sys
 import tarfile
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -29,6 +32,7 @@ from unet_tf.web import runtime as web_runtime
 from unet_tf.web import runtime_dir, write_web
 from unet_tf.web.server import page_dir
 
+REPO = Path(__file__).resolve().parents[1]
 # The mask the page computes must match Python's on this share of pixels.
 AGREEMENT = {"fp16": 0.99, "int8": 0.98}
 
@@ -41,11 +45,16 @@ def runtime_or_skip():
         pytest.skip(f"the npm registry cannot be reached to download LiteRT.js: {exc}")
 
 
-def browser_or_skip() -> None:
-    from unet_tf.web.browser import find_chromium
+def browser():
+    """benchmarks/browser.py: the Playwright harness these tests share with web_bench."""
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    return importlib.import_module("benchmarks.browser")
 
+
+def browser_or_skip() -> None:
     pytest.importorskip("playwright", reason="playwright is missing: pip install -e '.[test]'")
-    if find_chromium() is None:
+    if browser().find_chromium() is None:
         pytest.skip("no Chromium binary (apt-get install chromium, or set $CHROMIUM)")
     runtime_or_skip()
 
@@ -92,11 +101,10 @@ def assert_masks_agree(session, predictor, photos, quantize: str) -> None:
 def test_page_masks_match_python_litert(web, export_dir, photos, quantize, isolate, tmp_path):
     """fp16 runs on the threaded WASM (isolated page), int8 on the plain one (no headers)."""
     from unet_tf import Predictor
-    from unet_tf.web.browser import PageSession
 
     name = web_page.MODELS[quantize]
     predictor = Predictor.from_path(export_dir / name)
-    with PageSession(web, isolate=isolate) as session:
+    with browser().PageSession(web, isolate=isolate) as session:
         loaded = session.open(name)
         assert loaded["model"] == name and loaded["threaded"] is isolate
         assert_masks_agree(session, predictor, photos, quantize)
@@ -113,7 +121,6 @@ def test_a_shipped_model_page_needs_no_export_step(export_dir, photos, tmp_path,
     import shutil
 
     from unet_tf import Predictor
-    from unet_tf.web.browser import PageSession
     from unet_tf.web.shipped import page_for_run
 
     run = tmp_path / "shipped" / "scenes"
@@ -126,7 +133,7 @@ def test_a_shipped_model_page_needs_no_export_step(export_dir, photos, tmp_path,
     page = page_for_run(run, runtime=runtime)
     assert page == tmp_path / "cache" / "pages" / "scenes" / "web"
     predictor = Predictor.from_path(run / "model_int8.tflite")
-    with PageSession(page, isolate=False) as session:
+    with browser().PageSession(page, isolate=False) as session:
         session.open("model_int8.tflite")
         assert_masks_agree(session, predictor, photos[:2], "int8")
         assert session.errors == []
@@ -139,11 +146,10 @@ def test_page_runs_the_thread_count_it_reports(web, export_dir, photos):
     Latency (page against Python, 1 and 2 threads) is measured by benchmarks/web_bench.py.
     """
     from unet_tf import Predictor
-    from unet_tf.web.browser import PageSession
 
     name = web_page.MODELS["int8"]
     predictor = Predictor.from_path(export_dir / name)
-    with PageSession(web, isolate=True) as session:
+    with browser().PageSession(web, isolate=True) as session:
         for threads in (1, 2):
             loaded = session.open(name, threads=threads)
             assert loaded == {"model": name, "threads": threads, "isolated": True,
@@ -151,7 +157,7 @@ def test_page_runs_the_thread_count_it_reports(web, export_dir, photos):
             assert f"{threads} thread" in session.page.text_content("#status")
             assert_masks_agree(session, predictor, photos[:2], "int8")
         assert session.errors == []
-    with PageSession(web, isolate=False) as session:  # the single-threaded WASM only
+    with browser().PageSession(web, isolate=False) as session:  # the single-threaded WASM only
         loaded = session.open(name, threads=2)
         assert loaded["threads"] == 1 and loaded["threaded"] is False
         assert "1 thread" in session.page.text_content("#status")

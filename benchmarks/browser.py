@@ -1,5 +1,8 @@
 """Drive the page in headless Chromium: masks and latency from the browser, for checks.
 
+A harness, not part of the package: ``benchmarks/web_bench.py`` measures with it and
+``tests/test_web.py`` checks the page's masks with it.
+
 :class:`PageSession` serves a page folder, opens it in Chromium through Playwright (the
 ``playwright`` package of the ``test`` extra; it uses an installed Chromium, e.g. Debian's
 ``/usr/bin/chromium``, and downloads no browser) and reads back what the page computed.
