@@ -95,7 +95,8 @@ class ModelConfig(Settings):
     input_channels: int = 3
     depth: int = 4  # number of 2x2 poolings; inputs must be divisible by 2**depth
     # filters of the first block, doubled at every level; 12 (the "lean" and "fast" presets)
-    # trains 1.4x faster than 16 ("small") at the same pets IoU (benchmarks/speed_presets.py)
+    # trains 1.4x faster than 16 ("small") at the same pets IoU
+    # (benchmarks/results/speed_presets.jsonl)
     base_filters: int = 12
     batch_norm: bool = True
     # Keras' default 0.99 lets the moving statistics lag far behind on small datasets, so
@@ -107,7 +108,7 @@ class ModelConfig(Settings):
     # 1: the paper's full-resolution first and last blocks. 2: a stride-2 3x3 convolution
     # replaces the first block, the decoder stops at half resolution and the logits are
     # upsampled x2 bilinearly (as DeepLab's output stride); the thin full-resolution blocks
-    # are half of a CPU training step (benchmarks/speed_layers.py)
+    # are half of a CPU training step (benchmarks/results/speed_layers.jsonl)
     output_stride: int = 1
 
     def __post_init__(self) -> None:

@@ -32,8 +32,9 @@ from unet_tf.serving import TTA_MODES
 
 logger = logging.getLogger("unet_tf")
 
-# The grids of benchmarks/recipe_dsb.py: DSB nuclei leant to high thresholds (0.5 let objects
-# spread past the nuclei), and its best interior threshold was once the grid's edge (0.9).
+# The grids of `python -m benchmarks recipe_dsb` (benchmarks/results/recipe_dsb.jsonl): DSB
+# nuclei leant to high thresholds (0.5 let objects spread past the nuclei), and its best
+# interior threshold was once the grid's edge (0.9).
 INSTANCE_GRID = {"interior_threshold": (0.6, 0.7, 0.8, 0.9, 0.95),
                  "foreground_threshold": (0.6, 0.7, 0.8), "min_size": (8, 30)}
 FOREGROUND_GRID = {"foreground_threshold": (0.5, 0.6, 0.7, 0.8, 0.9), "min_size": (8, 30)}

@@ -1,8 +1,10 @@
 """XLA (``jit_compile``) for training, where it was measured faster.
 
 Keras compiles ``model.fit``'s steps with XLA on GPUs and leaves it off on CPUs. On this
-project's CPUs that is right for some and not for others (``benchmarks/speed_knobs.py`` and
-``speed.py``, 2-core AMD EPYC hosts, batch 16, same losses to float rounding):
+project's CPUs that is right for some and not for others (records in ``benchmarks/results/``:
+``speed_knobs.jsonl`` and ``speed.jsonl`` (``python -m benchmarks speed``), 2-core AMD EPYC
+hosts, batch 16, same losses to float rounding; ``xla_quality.jsonl``: best validation IoU
+within 0.01 with XLA on and off, two seeds):
 
 - AVX2 without AVX-512, float32: XLA trains the default preset **1.2x** faster at 128 and
   256 px (``lean`` 1.18x): it fuses batch norm, ReLU and the loss into the convolutions'

@@ -24,8 +24,8 @@ from unet_tf.instances.targets import INSTANCE_CLASS_NAMES
 
 # Probabilities of object pixels (interior + boundary) and of marker pixels (interior). On
 # DSB 2018 training images 0.5 let objects spread past the nuclei and split them into
-# fragments; every pair of thresholds from 0.6 to 0.8 scored better (benchmarks/recipe_dsb.py
-# picks them per model on training images).
+# fragments; every pair of thresholds from 0.6 to 0.8 scored better (`python -m benchmarks
+# recipe_dsb` picks them per model on training images; benchmarks/results/recipe_dsb.jsonl).
 DEFAULT_INTERIOR_THRESHOLD = 0.7
 DEFAULT_FOREGROUND_THRESHOLD = 0.7
 DEFAULT_MIN_SIZE = 8  # pixels; smaller objects are noise (the smallest DSB nuclei are ~10 px)

@@ -3,8 +3,8 @@
 A shipped model is a run directory (``model.keras`` + ``config.json``) whose config.json
 carries a ``shipped`` entry (task, licence, dev score: what ``unet-tf models`` lists), next to
 an int8 ``.tflite`` and a model card (``README.md``). They are trained by
-``benchmarks/ship_models.py`` and committed with the repository, so a clone installed with the
-README's command has them without training or network.
+``python -m benchmarks ship_models`` and committed with the repository, so a clone installed
+with the README's command has them without training or network.
 
 Standard library only: the command line lists models without importing TensorFlow.
 """
