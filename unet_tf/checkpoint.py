@@ -149,23 +149,11 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
-def _with_defaults(saved: Any, defaults: Any) -> Any:
-    """``saved`` settings with the keys it lacks taken from ``defaults`` (nested dicts)."""
-    if not isinstance(saved, dict) or not isinstance(defaults, dict):
-        return saved
-    return {**{k: v for k, v in defaults.items() if k not in saved},
-            **{k: _with_defaults(v, defaults.get(k)) for k, v in saved.items()}}
-
-
-def check_run_dir(
-    out: str | Path, settings: dict[str, Any], defaults: dict[str, Any] | None = None
-) -> str | None:
+def check_run_dir(out: str | Path, settings: dict[str, Any]) -> str | None:
     """Check that training may write into ``out``; return the status of a run to resume.
 
     A file, a finished run (not silently replaced) and an unfinished run trained with other
     settings are refused; an interrupted, diverged or killed run ("running") is resumed.
-    ``defaults`` (the same layout as ``settings``) fills settings that the saved run lacks
-    because an earlier version had no such setting: left at its default, it is no change.
 
     Examples:
         >>> check_run_dir("/nonexistent/run", {}) is None
@@ -182,12 +170,12 @@ def check_run_dir(
         saved = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise ValueError(f"{path}: unreadable ({exc}); delete {out} or give another --out") from exc
-    # a config.json without status: written before runs kept one; finished if it has a model
+    # a config.json without status (RunInfo.save, not train): finished if it has a model
     status = saved.get("status") or ("finished" if (out / MODEL_FILE).exists() else "running")
     if status == "finished":
         raise ValueError(f"{out} holds a finished run ({MODEL_FILE}, {CONFIG_FILE}); give "
                          "another output folder (--out) or delete this one to train again")
-    before = _with_defaults(saved.get("settings"), json.loads(json.dumps(defaults or {})))
+    before = saved.get("settings")
     now = json.loads(json.dumps(settings))
     if before is not None and before != now:
         changed = [f"{part}.{key}: {before.get(part, {}).get(key)!r} -> {value!r}"

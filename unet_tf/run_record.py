@@ -17,20 +17,6 @@ from unet_tf.checkpoint import MODEL_FILE, RunInfo
 from unet_tf.config import DataConfig, ModelConfig, TrainConfig
 from unet_tf.data import PREPROCESSING
 
-# Settings added after runs were first saved, at the value that reproduces what those runs
-# did: float32 training (before TrainConfig.precision; the default is now "auto") and the
-# 1-pixel inner contour (before DataConfig.boundary_width; the default is now 2).
-LEGACY_SETTINGS = {"train": {"precision": "float32"}, "data": {"boundary_width": 1}}
-
-
-def legacy_settings(with_validation_data: bool = False) -> dict:
-    """``resume_settings`` in which a setting that a saved run lacks takes the value that
-    its version behaved as (``LEGACY_SETTINGS``, else today's default): resuming the run at
-    that value is no change, at any other (e.g. today's default) a refused one."""
-    data = DataConfig(**LEGACY_SETTINGS["data"])
-    return resume_settings(ModelConfig(), data, data if with_validation_data else None,
-                           TrainConfig(**LEGACY_SETTINGS["train"]))
-
 
 def resume_settings(model_config: ModelConfig, data_config: DataConfig,
                     val_config: DataConfig | None, train_config: TrainConfig) -> dict:

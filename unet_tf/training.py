@@ -56,7 +56,7 @@ from unet_tf.losses import SegmentationLoss
 from unet_tf.metrics import segmentation_metrics
 from unet_tf.model import build_unet, check_input_size
 from unet_tf.precision import dtype_policy, resolve_precision
-from unet_tf.run_record import legacy_settings, resume_settings, run_info, stop_error
+from unet_tf.run_record import resume_settings, run_info, stop_error
 from unet_tf.training_data import class_weights, training_datasets, with_pixel_weights
 from unet_tf.viz import plot_history
 from unet_tf.xla import resolve_jit_compile
@@ -121,7 +121,7 @@ def train(
     settings = resume_settings(model_config, data_config, val_config, train_config)
     # first: MultiWorkerMirroredStrategy must exist before TensorFlow runs anything
     strategy = make_strategy(train_config.strategy, train_config.cluster_timeout)
-    status = check_run_dir(out, settings, legacy_settings(val_config is not None))
+    status = check_run_dir(out, settings)
     if not is_chief(strategy):
         # The other workers of a multi-worker run make the same calls as the chief (saving
         # reads replicated variables collectively) into a scratch folder, thrown away.
