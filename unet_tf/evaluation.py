@@ -156,7 +156,7 @@ def _score(predictor: KerasPredictor, info: RunInfo, model_path, data_config: Da
 def _report(model_path, predictor: KerasPredictor, info: RunInfo, source: Source,
             tile: int | None, tally: _Tally, seconds: float) -> dict:
     """The report: scores from the confusion counts (and the objects), what was scored."""
-    fit = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
+    fit = info.extra.get("saved_metrics") or {}
     report = {
         "model": str(model_path),
         "data": source.description,

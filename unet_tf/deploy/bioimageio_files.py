@@ -216,7 +216,7 @@ def _training_lines(info: RunInfo) -> list[str]:
 def _validation_lines(info: RunInfo) -> list[str]:
     """The card's "Validation": the saved epoch's scores, and how to check on other data."""
     lines = ["## Validation", ""]
-    metrics = info.extra.get("saved_metrics") or info.extra.get("best_metrics") or {}
+    metrics = info.extra.get("saved_metrics") or {}
     scores = {k[len("val_"):]: v for k, v in metrics.items()
               if k.startswith("val_") and k != "val_loss"}
     if scores:
