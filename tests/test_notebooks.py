@@ -16,7 +16,7 @@ Two kinds of checks:
 The committed outputs are made by this file run as a script, which executes notebooks in
 place from ``notebooks/`` and stamps a hash of their code cells and of every
 ``unet_tf/**/*.py`` file into the metadata. After any change to the package, refresh all
-four, in order (02-04 start from 01's model, 04 compares with 03's export; 10-14 minutes
+four, in order (03 and 04 start from 01's model, 04 compares with 03's export; 10-14 minutes
 in all on 2 cores)::
 
     nice -n 10 python tests/test_notebooks.py notebooks/0*.ipynb
