@@ -14,7 +14,7 @@ with :func:`unet_tf.evaluate`, the same path ``unet-tf evaluate`` runs. Results 
 in ``benchmarks/results/finetune_bench.jsonl`` and plotted in ``docs/finetune.png``.
 
 Usage (from the repository root): ``python -m benchmarks finetune_bench [--counts 5,20,all]
-[--steps 300] [--init pets]``; ~5 min per run on a 2-core AVX2 CPU.
+[--steps 200] [--init pets]``; ~3-5 min per run on a 2-core AVX2 CPU.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks {NAME}",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--counts", default="5,20,all", help="(default: %(default)s)")
-    parser.add_argument("--steps", type=int, default=300, help="(default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=200, help="(default: %(default)s)")
     parser.add_argument("--init", default="pets", help="(default: %(default)s)")
     args = parser.parse_args(argv)
     _, info = load_model(args.init)
