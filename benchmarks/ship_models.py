@@ -86,7 +86,8 @@ MODELS = {
                    "use the weights commercially without the data owners' consent",
         "spdx": "LicenseRef-research-use",
         # the recipe's split: symlinks to slices 17-21 under its --runs folder
-        "evaluate": ["--data", "folder:saved_models/recipes/isbi_split", "--subset", "val"],
+        "evaluate": ["--data", "folder:saved_models/recipes/isbi_split", "--split", "val",
+                     "--classes", "membrane,interior", "--mask-values", "0,255"],
         "dev": "slices 17-21 (5 slices, never trained on; folder made by the recipe)",
         "headline": ("mean_iou", "mean IoU"),
         "limits": "ssTEM of one Drosophila larva volume at its own resolution (4x4x50 nm "
@@ -103,7 +104,10 @@ MODELS = {
         "licence": "CC BY-NC 4.0 (CamVid's terms: personal and research use only; the "
                    "weights carry the same restriction)",
         "spdx": "CC-BY-NC-4.0",
-        "evaluate": ["--data", f"folder:{DATA}/camvid", "--subset", "val"],
+        "evaluate": ["--data", f"folder:{DATA}/camvid", "--split", "val", "--classes",
+                     "sky,building,pole,road,pavement,tree,sign_symbol,fence,car,pedestrian,"
+                     "bicyclist", "--mask-values", "0,1,2,3,4,5,6,7,8,9,10",
+                     "--ignore-values", "11"],  # benchmarks/data/camvid.json
         "dev": "CamVid's val split (101 frames). Caution: val is a sequence of the same "
                "drives as train, so it flatters the model: on CamVid's separate test split "
                "(233 frames the project never had) the same recipe scored 0.455 mean IoU "
