@@ -74,7 +74,7 @@ def test_each_shipped_model_runs_by_name_in_seconds(name, tmp_path, monkeypatch)
     interpreter.allocate_tensors()
     (entry,) = interpreter.get_input_details()
     assert entry["dtype"] == np.uint8
-    pixels = np.resize(image, (*entry["shape"][1:3], 3))[None]
+    pixels = np.resize(image, tuple(entry["shape"][1:]))[None]  # membranes: 1 channel
     interpreter.set_tensor(entry["index"], pixels.astype(np.uint8))
     interpreter.invoke()
     outputs = [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()]
