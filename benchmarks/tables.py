@@ -26,7 +26,8 @@ from collections.abc import Callable
 
 from benchmarks.harness import RESULTS, ROOT, flat, host_label, latest, read_records
 
-FILES = ("docs/benchmarks.md", "docs/recipes.md", "docs/shipped-models.md", "README.md")
+FILES = ("docs/benchmarks.md", "docs/recipes.md", "docs/export.md", "docs/web.md",
+         "docs/shipped-models.md", "README.md")
 MARKER = re.compile(
     r"(<!-- tables:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /tables:(?P=name) -->)", re.S)
 
