@@ -12,15 +12,21 @@ from unet_tf.config import TrainConfig
 INSTANCE_CLASSES = ("background", "interior", "boundary")
 
 
-def make_model_dir(folder, class_names=INSTANCE_CLASSES, shipped=True, seed=0, **extra):
-    """A run directory holding an untrained tiny U-Net and its config.json."""
+def make_model_dir(folder, class_names=INSTANCE_CLASSES, shipped=True, seed=0, stride=1,
+                   **extra):
+    """A run directory holding an untrained tiny U-Net (logits at 1/``stride`` of the
+    input, upsampled by the frozen ``head_upsample`` as on the default preset) and its
+    config.json."""
+    import dataclasses
+
     import keras
 
     from unet_tf import RunInfo, build_unet, model_preset
     from unet_tf.data import PREPROCESSING
 
     keras.utils.set_random_seed(seed)
-    config = model_preset("tiny", num_classes=len(class_names))
+    config = dataclasses.replace(model_preset("tiny", num_classes=len(class_names)),
+                                 output_stride=stride)
     folder.mkdir(parents=True)
     model = build_unet(config)
     model.save(folder / "model.keras")
@@ -107,12 +113,13 @@ def test_a_predictor_takes_the_stored_tta(tmp_path):
     assert KerasPredictor(make_model_dir(tmp_path / "plain")).tta is False
 
 
-def test_fine_tuning_keeps_every_weight_but_a_new_head(tmp_path):
+@pytest.mark.parametrize("stride", [1, 2])  # 2: the default preset's head_upsample
+def test_fine_tuning_keeps_every_weight_but_a_new_head(tmp_path, stride):
     from unet_tf import build_unet
     from unet_tf.finetune import copy_weights, initial_config
     from unet_tf.models import load_model
 
-    run = make_model_dir(tmp_path / "run")
+    run = make_model_dir(tmp_path / "run", stride=stride)
     source, _ = load_model(run)
     for classes, same in ((INSTANCE_CLASSES, True), (("bg", "cell"), False)):
         config, start = initial_config(run, classes, 3)
@@ -122,7 +129,7 @@ def test_fine_tuning_keeps_every_weight_but_a_new_head(tmp_path):
         for layer in model.layers:
             for new, old in zip(layer.get_weights(), source.get_layer(layer.name).get_weights(),
                                 strict=True):
-                if layer.name == "head_logits" and not same:
+                if layer.name.startswith("head_") and not same:
                     assert new.shape[-1] == 2 and old.shape[-1] == 3
                 else:
                     np.testing.assert_array_equal(new, old, err_msg=layer.name)

@@ -20,6 +20,7 @@ from unet_tf.config import ModelConfig
 
 logger = logging.getLogger("unet_tf")
 HEAD = "head_logits"
+HEAD_PREFIX = "head_"  # head_logits, head_upsample: their shapes follow the classes
 ENCODER_PREFIX = "enc"  # enc1_conv1, enc1_stem, enc2_pool, ...
 
 
@@ -47,10 +48,16 @@ def initial_config(init: str | Path, class_names, channels: int) -> tuple[ModelC
 
 def copy_weights(model: keras.Model, start: dict) -> None:
     """Copy every layer's weights from ``start["model"]`` (the head only for the same
-    classes): layers are matched by name, as both come from one ModelConfig."""
+    classes): layers are matched by name, as both come from one ModelConfig.
+
+    The head is every ``head_*`` layer: ``head_logits`` and, on presets with
+    ``output_stride`` 2, the frozen bilinear ``head_upsample``, which has one channel per
+    class and keeps the kernel the new model was built with.
+    """
     source = start["model"]
     for layer in model.layers:
-        if not layer.weights or (layer.name == HEAD and not start["same_classes"]):
+        if not layer.weights or (layer.name.startswith(HEAD_PREFIX)
+                                 and not start["same_classes"]):
             continue
         layer.set_weights(source.get_layer(layer.name).get_weights())
 
