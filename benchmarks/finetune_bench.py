@@ -23,6 +23,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shutil
 
 from benchmarks.harness import flat, latest
 from benchmarks.recipe_common import ROOT, RUNS, SHARED_DATA, run_summary, write_results
@@ -78,6 +79,9 @@ def main(argv=None) -> None:
     parser.add_argument("--counts", default="5,20,all", help="(default: %(default)s)")
     parser.add_argument("--steps", type=int, default=200, help="(default: %(default)s)")
     parser.add_argument("--init", default="pets", help="(default: %(default)s)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="train cases recorded at these --steps again (default: skip them, "
+                        "so an interrupted benchmark resumes)")
     args = parser.parse_args(argv)
     _, info = load_model(args.init)
     results = {}
@@ -92,9 +96,14 @@ def main(argv=None) -> None:
                 class_weights="sqrt_balanced", init=args.init if start == "init" else None,
                 freeze_encoder_epochs=max(1, epochs // 10) if start == "init" else 0)
             run = RUNS / f"finetune_{start}_{text}"
+            key = f"{start}_{text}"
+            if not args.rerun and flat(latest(NAME).get(key, {})).get("steps") == args.steps:
+                print(f"--- {key}: recorded already (--rerun trains it again)", flush=True)
+                continue
+            if args.rerun and run.exists():
+                shutil.rmtree(run)
             train(info.model, data, config, run, val_config=val)
             report = evaluate(run, score)
-            key = f"{start}_{text}"
             results[key] = {**run_summary(run), "start": start, "init": config.init,
                             "images": images, "steps": args.steps,
                             "mean_iou": report["mean_iou"],
