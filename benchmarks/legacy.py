@@ -8,9 +8,15 @@ kept; its commit was never recorded, so ``commit`` is null and ``legacy`` names 
 Importing a file again replaces the records imported from it before (same ``legacy`` name),
 so a file re-written by an older checkout can be imported once more.
 
+``--attribute-commits`` then gives each legacy record without a commit the commit that wrote
+its result: the oldest commit from which the legacy file, read from git history, held the
+record's numbers unchanged up to its last version. ``commit_source`` says so in the record
+(the commit was attributed after the fact, not detected when it ran).
+
 Usage (from the repository root)::
 
     python -m benchmarks import-legacy benchmarks/results/recipe_isbi.json [...]
+    python -m benchmarks import-legacy --attribute-commits
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
+import tempfile
 from pathlib import Path
 
 from benchmarks.harness import RESULTS, ROOT, records_path, relative_paths
@@ -187,17 +195,98 @@ def append_run(path: Path, cases: list[str], sha: str, results: Path = RESULTS) 
     return records[0]["suite"], len(records)
 
 
+def _git(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+
+
+def _key(entry: dict) -> str:
+    """A record's numbers, less what a speed file shares across its sections (the matmul
+    peak of whichever section ran last)."""
+    metrics = entry["metrics"]
+    if entry["suite"] == "speed":
+        metrics = {k: v for k, v in metrics.items() if k != "matmul_peak"}
+    return json.dumps(metrics, sort_keys=True)
+
+
+def written_at(name: str) -> dict[str, str]:
+    """case -> the commit that wrote its numbers into the legacy file ``name`` (short sha):
+    the oldest version of ``benchmarks/results/NAME`` from which the case's record stays
+    the same up to the file's last version in git history."""
+    shas = _git("log", "--reverse", "--format=%h", "--", f"benchmarks/results/{name}").stdout
+    versions: list[tuple[str, dict[str, str]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for sha in shas.split():
+            shown = _git("show", f"{sha}:benchmarks/results/{name}")
+            if shown.returncode:  # the commit that deleted the file
+                continue
+            path = Path(tmp) / name
+            path.write_text(shown.stdout)
+            try:
+                versions.append((sha, {r["case"]: _key(r) for r in convert(path)}))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # an early version in a format convert() does not read
+    found: dict[str, str] = {}
+    if not versions:
+        return found
+    for case, last in versions[-1][1].items():
+        for sha, cases in reversed(versions):
+            if cases.get(case) != last:
+                break
+            found[case] = sha
+    return found
+
+
+def attribute_commits(results: Path = RESULTS) -> int:
+    """Fill ``commit`` (and ``commit_source``) of legacy records from git history where the
+    legacy file's last version in git holds exactly the record's numbers; returns how many."""
+    done = 0
+    for target in sorted(results.glob("*.jsonl")):
+        entries = [json.loads(line) for line in target.read_text().splitlines() if line.strip()]
+        names = sorted({e["legacy"] for e in entries if e.get("legacy") and not e["commit"]})
+        changed = False
+        for name in names:
+            commits = written_at(name)
+            final = {}
+            with tempfile.TemporaryDirectory() as tmp:
+                last = _git("log", "-1", "--format=%h", "--diff-filter=AM", "--",
+                            f"benchmarks/results/{name}").stdout.strip()
+                if last:
+                    path = Path(tmp) / name
+                    path.write_text(_git("show", f"{last}:benchmarks/results/{name}").stdout)
+                    final = {r["case"]: _key(r) for r in convert(path)}
+            for entry in entries:
+                case = entry["case"]
+                if (entry.get("legacy") != name or entry["commit"] or case not in commits
+                        or final.get(case) != _key(entry)):
+                    continue  # not this file's, or its numbers differ from git's: no guess
+                entry["commit"] = commits[case]
+                entry["commit_source"] = (f"git log -- benchmarks/results/{name}: the commit "
+                                          "that wrote these numbers, attributed after the fact")
+                changed = True
+                done += 1
+        if changed:
+            target.write_text("".join(json.dumps(e) + "\n" for e in entries))
+    return done
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks import-legacy",
                                      description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", type=Path, help="legacy results files (.json)")
+    parser.add_argument("files", nargs="*", type=Path, help="legacy results files (.json)")
     parser.add_argument("--results", type=Path, default=RESULTS,
                         help="folder of the .jsonl records (default: benchmarks/results)")
     parser.add_argument("--cases", type=lambda t: t.split(","), metavar="A,B",
                         help="with --commit: append only these cases, as new runs")
     parser.add_argument("--commit", metavar="SHA",
                         help="the commit the --cases were run at (an older checkout)")
+    parser.add_argument("--attribute-commits", action="store_true",
+                        help="give legacy records the commit that wrote them, from git history")
     args = parser.parse_args(argv)
+    if args.attribute_commits:
+        print(f"{attribute_commits(args.results)} legacy records given their commit")
+        return 0
+    if not args.files:
+        parser.error("name legacy files, or --attribute-commits")
     if bool(args.cases) != bool(args.commit):
         parser.error("--cases and --commit go together")
     for path in args.files:
