@@ -27,12 +27,23 @@ from collections.abc import Callable
 from benchmarks.harness import RESULTS, ROOT, flat, host_label, latest, read_records
 
 FILES = ("docs/benchmarks.md", "docs/recipes.md", "docs/export.md", "docs/web.md",
-         "docs/shipped-models.md", "README.md")
+         "docs/shipped-models.md", "docs/speed.md", "docs/gpu.md", "docs/instances.md",
+         "README.md")
 MARKER = re.compile(
     r"(<!-- tables:(?P<name>[a-z_]+) -->\n)(?P<body>.*?)(<!-- /tables:(?P=name) -->)", re.S)
 
 
 # ---------------------------------------------------------------------------- cells
+
+# Presets were renamed for what they are; records keep the names they were measured under
+# (they are history), the tables print today's.
+PRESET_NAMES = {"fast": "f12-os2", "lean": "f12", "small": "f16"}
+
+
+def preset(name: str) -> str:
+    """Today's name of a preset named in a record (``fast`` -> ``f12-os2``)."""
+    return PRESET_NAMES.get(name, name)
+
 
 
 def f3(value) -> str:
@@ -47,6 +58,8 @@ def provenance(entry: dict) -> str:
     """Host, commit and date of a record: what every table names."""
     commit = f"`{entry['commit']}`" if entry.get("commit") else (
         f"no commit (legacy `{entry['legacy']}`)" if entry.get("legacy") else "no commit")
+    if entry.get("commit_source"):  # a legacy record's commit, attributed from git history
+        commit += " (from git history)"
     date = (entry.get("date") or "")[:10] or "undated"
     return f"{host_label(entry.get('host') or {})}; {commit}, {date}"
 
@@ -83,11 +96,11 @@ LABELS = {
     "unet_float32": "the U-Net recipe in float32 (the default precision before issue 12)",
     "unet_balanced": "+ median-frequency class weights (`unet_balanced`, border x2.36)",
     "unet_wm": "+ class weights + weight map on the border band (`unet_wm`, w0 = 5)",
-    "default": "the recipe's data and loss on the default `fast` preset (`default`)",
-    "default_lean": "the same on `lean`, the default before `fast` (`default_lean`)",
-    "lean": "the same on `lean`, before it became the default (rotation by the gather "
+    "default": "the recipe's data and loss on the default `f12-os2` preset (`default`)",
+    "default_lean": "the same on `f12`, the default before `f12-os2` (`default_lean`)",
+    "lean": "the same on `f12`, before it became the default (rotation by the gather "
             "resampler)",
-    "small_float32": "the same on `small` in float32 (the defaults before issue 12)",
+    "small_float32": "the same on `f16` in float32 (the defaults before issue 12)",
     "keras_io": "keras-io example's model (RMSprop, CE, batch 32, no augmentation; `keras_io`)",
     "isbi:plain": "**plain** (CE; the recipe)",
     "isbi:plain_float32": "plain in float32 (the default precision before issue 12)",
@@ -97,10 +110,10 @@ LABELS = {
     "isbi:plain_80_epochs": "plain, 80 epochs (`--epochs 80`)",
     "isbi:plain_160_epochs": "plain, 160 epochs (`--epochs 160`)",
     "camvid:balanced": "**balanced**: sqrt median-frequency weights + Dice (the recipe; "
-                       "the default `fast` preset)",
-    "camvid:balanced_lean": "balanced on `lean` (the default before `fast`)",
-    "camvid:balanced_float32": "balanced on `small` in float32 (before issue 12)",
-    "camvid:plain": "plain (CE, no class weights; `small`, float32)",
+                       "the default `f12-os2` preset)",
+    "camvid:balanced_lean": "balanced on `f12` (the default before `f12-os2`)",
+    "camvid:balanced_float32": "balanced on `f16` in float32 (before issue 12)",
+    "camvid:plain": "plain (CE, no class weights; `f16`, float32)",
 }
 
 
@@ -195,11 +208,14 @@ def dsb() -> str:
         v = flat(entry)
         if "test" not in v:
             continue
-        t = v["test"]
+        t, c = v["test"], v.get("test_components") or {}
         rows.append([f"`{name}`", epochs_time(v), t.get("images", ""), f3(t["ap_50_95"]),
-                     f3(t["ap_50"]), f3(t["ap_75"]), f3(t.get("aji")), provenance(entry)])
+                     f3(t["ap_50"]), f3(t["ap_75"]), f3(t.get("aji")),
+                     f"{f3(c.get('ap_50_95'))} / {f3(c.get('aji'))}" if c else "",
+                     provenance(entry)])
     header = ["variant", "epochs, training time", "test images", "AP@[.5:.95]", "AP50",
-              "AP75", "AJI", "host; commit, date"]
+              "AP75", "AJI", "same model, connected components: AP@[.5:.95] / AJI",
+              "host; commit, date"]
     return sourced("recipe_dsb", header, rows)
 
 
@@ -264,7 +280,8 @@ def large_image() -> str:
     rows = []
     for entry in latest("large_image").values():
         v = flat(entry)
-        rows.append([f"`{v['preset']}`", f"{v['parameters']:,}", " x ".join(map(str, v["image"])),
+        rows.append([f"`{preset(v['preset'])}`", f"{v['parameters']:,}",
+                     " x ".join(map(str, v["image"])),
                      f"{v['tile']} / {v['overlap']} / {v['tile_batch']}", f"{v['seconds']:.1f}",
                      f"{v['megapixels_per_s']:.2f}", f"{v['peak_rss_mib']:.0f}",
                      f"{v['image_mib']:.0f}", provenance(entry)])
@@ -295,7 +312,7 @@ def speed_train() -> str:
             continue
         for r in flat(entry)["rows"]:
             precision = r.get("precision", "") + (" + XLA" if r.get("xla") else "")
-            rows.append([f"`{case}`", f"`{r['model']}`", r["size"], precision,
+            rows.append([f"`{case}`", f"`{preset(r['model'])}`", r["size"], precision,
                          f"{r['images_per_s_best']:.1f}", f"{r['x_baseline']:.2f}",
                          f"{100 * r['fraction_of_matmul_peak']:.0f}%", provenance(entry)])
     header = ["record", "model", "px", "precision", "images/s (best)", "x keras-io",
@@ -319,21 +336,202 @@ def overview() -> str:
     return table(["suite", "records", "cases", "latest", "hosts", "commits"], rows)
 
 
+# ---------------------------------------------------------------------------- speed
+
+
+def speed_sections(section: str) -> list[tuple[str, dict]]:
+    """The ``speed`` records of one section (``train``, ``pipeline``, ``inference``)."""
+    return [(case, entry) for case, entry in latest("speed").items()
+            if case.endswith(":" + section) or case == section]
+
+
+def speed_inference() -> str:
+    rows = []
+    for case, entry in speed_sections("inference"):
+        cells: dict[tuple[str, str], dict] = {}
+        for r in flat(entry)["rows"]:
+            cell = cells.setdefault((r["model"], r["format"]), {"mb": r["bytes"] / 1e6})
+            cell[(r["size"], r["threads"])] = r["ms_best"]
+            if r["size"] == 512:
+                cell["rss"] = max(cell.get("rss", 0), r["rss_peak_mib"])
+        for (model, fmt), cell in cells.items():
+            ms = [" / ".join(f"{cell[(size, t)]:.1f}" for t in (1, 2) if (size, t) in cell)
+                  for size in (256, 512)]
+            rows.append([f"`{case}`", f"`{preset(model)}`", fmt, *ms, f"{cell['mb']:.1f}",
+                         f"{cell['rss']:.0f}" if "rss" in cell else "", provenance(entry)])
+    header = ["record", "model", "format", "256 px, 1 / 2 threads (ms)",
+              "512 px, 1 / 2 threads (ms)", "file (MB)", "peak RSS at 512 px (MiB)",
+              "host; commit, date"]
+    return sourced("speed", header, rows)
+
+
+def speed_pipeline() -> str:
+    rows = []
+    for case, entry in speed_sections("pipeline"):
+        for r in flat(entry)["rows"]:
+            rows.append([f"`{case}`", r["source"], "x".join(map(str, r["output_size"])),
+                         r["batch_size"], f"{r['cold_images_per_s']:.0f}",
+                         f"{r['warm_images_per_s_best']:,.0f}",
+                         f"{r['small_train_images_per_s']:.1f}",
+                         f"{r['pipeline_over_training']:.1f}x", provenance(entry)])
+    header = ["record", "data", "px", "batch", "cold images/s", "warm images/s (best)",
+              "the default preset trains at", "warm over training", "host; commit, date"]
+    return sourced("speed", header, rows)
+
+
+KNOBS = {"float32": "float32", "xla": "XLA (`jit_compile=True`)", "bf16": "bfloat16",
+         "bf16+xla": "bfloat16 + XLA"}
+
+
+def speed_knobs() -> str:
+    rows = []
+    for case, entry in latest("speed_knobs").items():
+        v = flat(entry)
+        speed = v["images_per_second"]
+        for knob, label in KNOBS.items():
+            rows.append([f"`{case}`", f"`{preset(v.get('preset', 'small'))}`", label,
+                         f"{speed[knob]:.1f}", f"{speed[knob] / speed['float32']:.2f}",
+                         f"{100 * v['max_relative_loss_drift'][knob]:.2f}%",
+                         provenance(entry)])
+    header = ["record", "preset", "knob", "images/s (best)", "x float32",
+              "tiny model's loss drift vs float32", "host; commit, date"]
+    return sourced("speed_knobs", header, rows)
+
+
+def speed_layers() -> str:
+    """Convolution time grouped by width (filters), then the whole ``model.fit`` step."""
+    rows = []
+    for case, entry in latest("speed_layers").items():
+        v = flat(entry)
+        peak = v["matmul_gflops"]
+        groups: dict[int, list[dict]] = {}
+        for conv in v["convolutions"]:
+            groups.setdefault(conv["filters"], []).append(conv)
+        for filters, convs in sorted(groups.items()):
+            seconds = sum(c["seconds_best"] for c in convs)
+            gflops = sum(c["flops"] for c in convs) / seconds / 1e9
+            rows.append([f"`{case}`", f"`{preset(v['preset'])}`",
+                         f"{filters} filters", len(convs), f"{1000 * seconds:.0f}",
+                         f"{100 * seconds / v['convolution_seconds']:.0f}%",
+                         f"{100 * gflops / peak:.0f}%", provenance(entry)])
+        rows.append([f"`{case}`", f"`{preset(v['preset'])}`", "all convolutions",
+                     len(v["convolutions"]), f"{1000 * v['convolution_seconds']:.0f}", "100%",
+                     "", provenance(entry)])
+        rows.append([f"`{case}`", f"`{preset(v['preset'])}`", "whole `model.fit` step", "",
+                     f"{1000 * v['fit_step_seconds']:.0f}", "", "", provenance(entry)])
+    header = ["record", "preset", "convolutions", "layers", "ms per step",
+              "share of convolution time", "% of fp32 matmul", "host; commit, date"]
+    return sourced("speed_layers", header, rows)
+
+
+def speed_batch_norm() -> str:
+    rows = []
+    for case, entry in latest("speed_layers").items():
+        v = flat(entry)
+        for b in v["batch_norm"]:
+            model = "keras-io" if b["variant"] == "keras_io" else (
+                f"`{preset(v['preset'])}`, {b['variant']}")
+            rows.append([f"`{case}`", model, f"{1000 * min(b['seconds_per_step']):.0f}",
+                         f"{b['images_per_s_best']:.1f}", f"{b['x_baseline']:.2f}",
+                         f"{100 * b['fraction_of_matmul_peak']:.0f}%", provenance(entry)])
+    header = ["record", "whole step, 128 px, batch 16", "ms per step (best)", "images/s",
+              "x keras-io", "% of fp32 matmul", "host; commit, date"]
+    return sourced("speed_layers", header, rows)
+
+
+CANDIDATES = {"small": "`f16`", "small bf16": "`f16`, bfloat16", "b12": "`f12`",
+              "b12 bf16": "`f12`, bfloat16", "d3": "`f16`, depth 3",
+              "d3 bf16": "`f16`, depth 3, bfloat16", "keras_io": "keras-io (float32)"}
+
+
+def speed_presets() -> str:
+    rows = []
+    for entry in latest("speed_presets").values():
+        by = {(r["candidate"], r["size"]): r for r in flat(entry)["rows"]}
+        for name, label in CANDIDATES.items():
+            r, big = by.get((name, 128)), by.get((name, 256))
+            if r is None:
+                continue
+            rows.append([label, f"{r['params'] / 1e6:.2f}", f"{r['forward_gflops']:.2f}",
+                         f"{r['images_per_s_best']:.1f}", f"{r['x_baseline']:.2f}",
+                         f"{100 * r['fraction_of_matmul_peak']:.0f}%",
+                         f"{big['x_baseline']:.2f}" if big else "", provenance(entry)])
+    header = ["candidate", "M params", "GFLOP/img fwd, 128 px", "images/s, 128 px",
+              "x keras-io, 128 px", "% fp32 matmul, 128 px", "x keras-io, 256 px",
+              "host; commit, date"]
+    return sourced("speed_presets", header, rows)
+
+
+def xla_quality() -> str:
+    rows = []
+    for entry in latest("xla_quality").values():
+        for r in flat(entry)["runs"].values():
+            rows.append([r["seed"], "on" if r["jit_compile"] else "off",
+                         f3(r["best_val_mean_iou"]), r["best_epoch"],
+                         f"{r['train_images_per_second']:.1f}", f"{r['train_seconds']:.0f}",
+                         provenance(entry)])
+    header = ["seed", "XLA", "best val mean IoU", "best epoch", "images/s",
+              "train seconds", "host; commit, date"]
+    return sourced("xla_quality", header, sorted(rows, key=lambda row: (row[0], row[1])))
+
+
+# ---------------------------------------------------------------------------- GPU
+
+
+def gpu_parity() -> str:
+    rows = []
+    for entry in latest("gpu_check").values():
+        for name, p in flat(entry)["parity"].items():
+            policy = name + (" (loss scale "
+                             f"{p['final_loss_scale']:.0f})" if "final_loss_scale" in p else "")
+            rows.append([policy, p["matmul_precision"], p["logits_dtype"],
+                         f4(p["final_loss"]), f4(p["max_abs_diff_vs_float32"]),
+                         provenance(entry)])
+    header = ["policy", "matmul precision", "logits dtype", "final loss",
+              "max abs diff vs float32", "host; commit, date"]
+    return sourced("gpu_check", header, rows)
+
+
+def gpu_speed() -> str:
+    rows = []
+    for case, entry in latest("gpu_check").items():
+        speed: dict[tuple, dict[str, float]] = {}
+        for s in flat(entry)["speed"]:
+            speed.setdefault((s["size"], s["batch"], s["model"]), {})[s["policy"]] = (
+                s["images_per_s"])
+        for (size, batch, model), by in speed.items():
+            if model == "keras_io":
+                continue
+            base = speed.get((size, batch, "keras_io"), {})
+            ratio = " / ".join(f"{by[p] / base[p]:.2f}x" for p in ("float32", "mixed_float16")
+                               if p in by and p in base)
+            rows.append([f"`{case}`", f"{size}, {batch}", f"`{preset(model)}`",
+                         *(f"{by[p]:.0f}" if p in by else "" for p in
+                           ("float32", "mixed_float16", "mixed_bfloat16")),
+                         *(f"{base[p]:.0f}" if p in base else "" for p in
+                           ("float32", "mixed_float16")),
+                         ratio, provenance(entry)])
+    header = ["record", "size, batch", "U-Net", "float32", "float16", "bfloat16",
+              "keras-io float32", "keras-io float16", "x keras-io float32 / float16",
+              "host; commit, date"]
+    return sourced("gpu_check", header, rows)
+
+
 # ---------------------------------------------------------------------------- README
 
 HEADLINE = (  # suite, case, what was trained, its score from the record
-    ("recipe_pets", "unet", "Oxford pets sample, `small` (residual, depth 5), 100 epochs",
+    ("recipe_pets", "unet", "Oxford pets sample, `f16` (residual, depth 5), 100 epochs",
      lambda v: f"mean IoU {f3(v['heldout_flips']['mean_iou'])} with flips TTA, "
                f"{f3(v['heldout']['mean_iou'])} without ({v['heldout']['examples']} images)"),
-    ("recipe_pets", "default", "Oxford pets sample, default `fast`, 100 epochs",
+    ("recipe_pets", "default", "Oxford pets sample, default `f12-os2`, 100 epochs",
      lambda v: f"mean IoU {f3(v['heldout']['mean_iou'])}, {f3(v['heldout_flips']['mean_iou'])}"
                f" with flips ({v['heldout']['examples']} images)"),
-    ("recipe_isbi", "plain", "ISBI 2012, `small`, 300 epochs",
+    ("recipe_isbi", "plain", "ISBI 2012, `f16`, 300 epochs",
      lambda v: f"pixel error {f4(1 - v['test']['pixel_accuracy'])}, "
                f"{f4(1 - v['test_tta']['pixel_accuracy'])} with TTA (slices 17-21)"),
-    ("recipe_camvid", "balanced", "CamVid val, default `fast`, 40 epochs",
+    ("recipe_camvid", "balanced", "CamVid val, default `f12-os2`, 40 epochs",
      lambda v: f"mean IoU {f3(v['val']['mean_iou'])} ({v['val']['examples']} images)"),
-    ("recipe_dsb", "instances", "DSB 2018 nuclei, `small`, 36 epochs: the shipped `nuclei`",
+    ("recipe_dsb", "instances", "DSB 2018 nuclei, `f16`, 36 epochs: the shipped `nuclei`",
      lambda v: f"AP@[.5:.95] {f3(v['test']['ap_50_95'])}, AJI {f3(v['test']['aji'])} "
                f"({v['test']['images']} images)"),
 )
@@ -357,6 +555,10 @@ TABLES: dict[str, Callable[[], str]] = {
     "overview": overview, "headline": headline, "pets": pets, "isbi": isbi,
     "camvid": camvid, "dsb": dsb, "shipped": shipped, "finetune": finetune, "export": export,
     "large_image": large_image, "web": web, "speed_train": speed_train,
+    "speed_inference": speed_inference, "speed_pipeline": speed_pipeline,
+    "speed_knobs": speed_knobs, "speed_layers": speed_layers,
+    "speed_batch_norm": speed_batch_norm, "speed_presets": speed_presets,
+    "xla_quality": xla_quality, "gpu_parity": gpu_parity, "gpu_speed": gpu_speed,
 }
 
 
