@@ -299,10 +299,20 @@ def web() -> str:
              f"{r['page_wasm_ms']['1']:.2f}", f"{r['page_wasm_ms']['2']:.2f}",
              f"{r['page_wasm_not_isolated_ms']['1']:.2f}", f"{r['python_litert_ms']['1']:.2f}",
              f"{r['python_litert_ms']['2']:.2f}"] for name, r in v["results"].items()]
-    return (source_line("web_bench", entries) + f" {v['browser']}, LiteRT.js {v['litertjs']}."
+    pipeline = [[f"`{name}`", " x ".join(map(str, p["photo_size"][::-1])),
+                 *(f"{p[k]:.1f}" for k in ("preprocess", "model", "postprocess", "total"))]
+                for name, r in v["results"].items() if (p := r.get("page_pipeline_ms"))]
+    load = v.get("load_average")
+    text = (source_line("web_bench", entries) + f" {v['browser']}, LiteRT.js {v['litertjs']}"
+            + (f"; load average {load[0]:.1f} during the run." if load else ".")
             + "\n\n" + table(["file", "agreement (min of 3)", "page, 1 thread (ms)",
                               "page, 2 threads (ms)", "page, not isolated (ms)",
                               "Python, 1 thread (ms)", "Python, 2 threads (ms)"], rows))
+    if pipeline:
+        text += "\n\nThe whole page pipeline, 2 threads:\n\n" + table(
+            ["file", "photo", "resize (ms)", "model (ms)", "logits out and argmax (ms)",
+             "total (ms)"], pipeline)
+    return text
 
 
 def speed_train() -> str:
