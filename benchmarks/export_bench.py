@@ -99,7 +99,7 @@ def main(argv=None) -> int:
     parser.add_argument("--model", help="existing run directory (default: train one)")
     parser.add_argument("--out", default=str(ROOT / "saved_models" / "export_bench"),
                         help="where the run and the export go (default: saved_models/...)")
-    parser.add_argument("--preset", default="small", help="model preset (default: small)")
+    parser.add_argument("--preset", default="f16", help="model preset (default: f16)")
     parser.add_argument("--image-size", type=int, default=128, help="(default: 128)")
     parser.add_argument("--epochs", type=int, default=30, help="(default: 30)")
     parser.add_argument("--runs", type=int, default=50, help="timed runs (default: 50)")

@@ -99,7 +99,8 @@ def train_keras_io(data: DataConfig, out: Path, seconds: float, max_epochs: int 
     hist = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     (out / "history.json").write_text(json.dumps(hist, indent=1) + "\n")
     RunInfo(
-        model=ModelConfig(num_classes=len(source.class_names), input_channels=source.channels),
+        model=ModelConfig(num_classes=len(source.class_names), input_channels=source.channels,
+                          output_stride=1),
         class_names=tuple(source.class_names),
         input_size=tuple(data.image_size),
         preprocessing=dict(PREPROCESSING),

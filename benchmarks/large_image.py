@@ -7,7 +7,7 @@ synthetic 8000 x 8000 RGB image; prints the time, the peak resident memory of th
 ``large_image`` for the tiny preset, ``large_image_PRESET`` for the others).
 
 Usage (from the repository root):
-``python -m benchmarks large_image [--size 8000] [--preset small] [--tile 512]``
+``python -m benchmarks large_image [--size 8000] [--preset f16] [--tile 512]``
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks large_image",
                                      description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=8000)
-    parser.add_argument("--preset", default="small")
+    parser.add_argument("--preset", default="f16")
     parser.add_argument("--tile", type=int, default=512)
     parser.add_argument("--overlap", type=int, default=32)
     parser.add_argument("--tile-batch", type=int, default=2)

@@ -26,11 +26,11 @@ from unet_tf import DEFAULT_PRESET, AugmentConfig, DataConfig, TrainConfig, mode
 
 NAME = "recipe_camvid"
 # variant -> (preset, class balancing). "balanced" is the recipe on the default preset (what
-# `unet-tf train` builds); "balanced_lean" is the same on "lean", the default until issue 12's
-# second pass, kept for comparison; "plain" drops the class weights and the Dice loss.
+# `unet-tf train` builds); "balanced_lean" is the same on "f12" (full-resolution blocks),
+# kept for comparison; "plain" drops the class weights and the Dice loss.
 VARIANTS = {
     "balanced": (DEFAULT_PRESET, True),
-    "balanced_lean": ("lean", True),
+    "balanced_lean": ("f12", True),
     "plain": (DEFAULT_PRESET, False),
 }
 SIDECAR = Path(__file__).resolve().parent / "data" / "camvid.json"

@@ -2,7 +2,7 @@
 
 Train on a seeded 80% of ``dsb2018_nuclei`` (``subset="training"``) and score objects on the
 other 20% (never used for training or checkpoint selection: the last epoch is kept; its
-centre crops are only logged as validation curves). Both variants train the ``small`` U-Net
+centre crops are only logged as validation curves). Both variants train the ``f16`` U-Net
 on random 256 px crops at native resolution (images keep their pixel size; sizes range from
 256 to 1388 px) with flips and 90-degree rotations, cross-entropy + soft Dice, 36 epochs
 in mixed bfloat16 where the CPU computes it (``precision="auto"``; float32 elsewhere), which
@@ -144,7 +144,7 @@ def main(argv=None) -> None:
         )
         run = args.runs / f"dsb_{name}"
         if not args.evaluate_only:
-            train(model_preset("small"), data, TrainConfig(
+            train(model_preset("f16"), data, TrainConfig(
                 epochs=args.epochs, dice_weight=1.0, checkpoint="last", verbose=2,
                 precision="auto", **overrides,
             ), run)

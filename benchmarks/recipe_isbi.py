@@ -76,7 +76,7 @@ def main(argv=None) -> None:
             continue
         run = args.runs / f"isbi_{name}"
         if not args.evaluate_only:
-            train(model_preset("small"), train_data, train_config, run, val_config=val)
+            train(model_preset("f16"), train_data, train_config, run, val_config=val)
         test = evaluate_run(run, "test")
         write_results(NAME, {name: {
             **run_summary(run),

@@ -13,7 +13,7 @@ Variants (``--only NAME[,NAME]``): ``unet`` (the recipe), ``unet_balanced`` (the
 median-frequency class weights: border x2.36), ``unet_wm`` (class weights plus the U-Net
 weight map on the border band), ``default`` (the recipe's data and loss on the default
 preset, the one ``unet-tf train`` builds: quality per compute against the baseline, issue 12),
-``default_lean`` (the same on ``lean``, the default before ``fast``) and ``keras_io``. Every
+``default_lean`` (the same on ``f12``, with full-resolution blocks) and ``keras_io``. Every
 U-Net trains at the default ``precision="auto"`` (bfloat16 on CPUs with AVX-512 BF16 or AMX,
 float32 elsewhere).
 
@@ -28,8 +28,8 @@ from benchmarks.recipe_common import evaluate_run, parse_args, run_summary, writ
 from unet_tf import DEFAULT_PRESET, AugmentConfig, DataConfig, TrainConfig, model_preset, train
 
 NAME = "recipe_pets"
-# the variants that do not train the recipe's own model (small, residual, depth 5)
-PRESETS = {"default": DEFAULT_PRESET, "default_lean": "lean"}
+# the variants that do not train the recipe's own model (f16, residual, depth 5)
+PRESETS = {"default": DEFAULT_PRESET, "default_lean": "f12"}
 UNET_VARIANTS = {  # TrainConfig settings beside the recipe's
     "unet": {},
     "default": {},
@@ -69,7 +69,7 @@ def main(argv=None) -> None:
         if not args.evaluate_only:
             train(
                 model_preset(PRESETS[name]) if name in PRESETS
-                else model_preset("small", residual=True, depth=5),
+                else model_preset("f16", residual=True, depth=5),
                 data,
                 TrainConfig(epochs=args.epochs, learning_rate=1e-3, dice_weight=1.0,
                             checkpoint="last", verbose=2, **extra),
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
         summary = run_summary(run)
         train_seconds = max(train_seconds or 0.0, summary["train_seconds"])
         write_results(NAME, {name: {
-            **summary, "preset": PRESETS.get(name, "small, residual, depth 5"),
+            **summary, "preset": PRESETS.get(name, "f16, residual, depth 5"),
             # every score is against the original trimaps at their own size, on the path a
             # served model runs (logits resized back)
             "heldout": evaluate_run(run, "heldout"),

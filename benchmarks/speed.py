@@ -11,8 +11,8 @@ section; ``--out FILE`` also merges them into a JSON file):
   products in a ``tf.function``, best repeat): the practical peak the other tables are
   compared with.
 - **Training**: images/s of the train step inside ``model.fit`` on one in-memory batch of
-  16, at 128 and 256 px, for every preset (``tiny``, ``fast`` = the default that
-  ``unet-tf train`` builds, ``lean`` and ``small`` = the earlier defaults, ``classic``)
+  16, at 128 and 256 px, for every preset (``tiny``, ``f12-os2`` = the default that
+  ``unet-tf train`` builds, ``f12``, ``f16``, ``classic``)
   built and compiled as ``unet_tf.train`` does with the default ``TrainConfig`` (AdamW,
   the segmentation loss, IoU metrics, ``precision="auto"``: bfloat16 compute on CPUs with
   AVX-512 BF16 or AMX, float32 elsewhere; ``jit_compile="auto"`` as a long run resolves it:
@@ -95,7 +95,7 @@ from unet_tf.config import DEFAULT_PRESET  # stdlib only: no TensorFlow at impor
 WORK = ROOT / "saved_models" / "speed"
 SECTIONS = ("train", "pipeline", "inference")
 # the default first, then the earlier defaults (lean, small) and the paper's size
-PRESETS = tuple(dict.fromkeys(("tiny", DEFAULT_PRESET, "lean", "small", "classic")))
+PRESETS = tuple(dict.fromkeys(("tiny", DEFAULT_PRESET, "f12", "f16", "classic")))
 BASELINE = "keras_io"
 MATMUL = "float32 matmul"  # the training section's interleaved peak (GFLOP/s)
 EXPORT_FORMATS = ("savedmodel", "tflite-fp32", "tflite-fp16", "tflite-int8")
@@ -168,7 +168,8 @@ def build_model(name: str):
 
         # ModelConfig records classes, channels and the input multiple (16, as depth 4)
         return (build_keras_io_model(len(class_names()), 3),
-                ModelConfig(num_classes=len(class_names()), input_channels=3))
+                ModelConfig(num_classes=len(class_names()), input_channels=3,
+                            output_stride=1))
     config = model_preset(name, num_classes=len(class_names()))
     return build_unet(config), config
 

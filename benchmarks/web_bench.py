@@ -1,6 +1,6 @@
 """The exported model in a browser tab: mask agreement and latency, page against Python.
 
-Trains a U-Net (the "small" preset, 128 px) on ``../shared/data/oxford_pets_sample`` when it
+Trains a U-Net (the "f16" preset, 128 px) on ``../shared/data/oxford_pets_sample`` when it
 is there, else on the built-in synthetic shapes (or takes ``--export DIR``), exports fp16 and
 int8 TFLite files, writes the browser page (:func:`unet_tf.web.write_web`) and opens it in
 headless Chromium with LiteRT.js. For each file it measures
@@ -56,7 +56,7 @@ def train_and_export(work: Path, epochs: int) -> tuple[Path, str]:
     else:
         data, source = unet_tf.DataConfig(spec="synthetic", num_examples=256,
                                           image_size=(128, 128)), "synthetic shapes"
-    run = unet_tf.train(unet_tf.model_preset("small"), data,
+    run = unet_tf.train(unet_tf.model_preset("f16"), data,
                         unet_tf.TrainConfig(epochs=epochs, verbose=0), work / "run")
     unet_tf.export(run, work / "export", unet_tf.ExportConfig(
         formats=("tflite-fp16", "tflite-int8"), parity_images=20, representative_images=60))

@@ -68,7 +68,7 @@ def test_classic_preset_has_the_papers_31_million_parameters():
 
 
 def test_small_preset_size():
-    assert build_unet(model_preset("small")).count_params() == pytest.approx(1.94e6, rel=0.01)
+    assert build_unet(model_preset("f16")).count_params() == pytest.approx(1.94e6, rel=0.01)
 
 
 @pytest.mark.parametrize("name", sorted(MODEL_PRESETS))
@@ -87,7 +87,7 @@ def test_bad_config_values_raise_with_the_value():
 
 
 def test_bad_input_size_suggests_padded_size():
-    cfg = model_preset("small")  # depth 4: multiples of 16
+    cfg = model_preset("f16")  # depth 4: multiples of 16
     check_input_size(128, 96, cfg)
     with pytest.raises(ValueError, match=r"100x130 .*divisible by 16; pad or resize to 112x144"):
         check_input_size(100, 130, cfg)

@@ -145,7 +145,7 @@ def test_unknown_balancing_mode_is_refused(tmp_path):
 
 def test_bad_image_size_fails_before_training(tmp_path):
     with pytest.raises(ValueError, match="pad or resize to 112x112"):
-        train(model_preset("small"), DataConfig(image_size=(100, 100)), TrainConfig(), tmp_path)
+        train(model_preset("f16"), DataConfig(image_size=(100, 100)), TrainConfig(), tmp_path)
 
 
 @pytest.mark.slow  # a subprocess

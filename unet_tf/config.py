@@ -36,6 +36,7 @@ __all__ = [  # the export settings have their own module; one import reaches the
     "MODEL_PRESETS",
     "OUTPUT_FORMATS",
     "PRECISIONS",
+    "RENAMED_PRESETS",
     "RESOLUTIONS",
     "STRATEGIES",
     "TFLITE_VARIANTS",
@@ -94,9 +95,8 @@ class ModelConfig(Settings):
     num_classes: int = 3
     input_channels: int = 3
     depth: int = 4  # number of 2x2 poolings; inputs must be divisible by 2**depth
-    # filters of the first block, doubled at every level; 12 (the "lean" and "fast" presets)
-    # trains 1.4x faster than 16 ("small") at the same pets IoU
-    # (benchmarks/results/speed_presets.jsonl)
+    # filters of the first block, doubled at every level; 12 trains faster than 16 at the
+    # same pets IoU (benchmarks/results/speed_presets.jsonl)
     base_filters: int = 12
     batch_norm: bool = True
     # Keras' default 0.99 lets the moving statistics lag far behind on small datasets, so
@@ -109,7 +109,7 @@ class ModelConfig(Settings):
     # replaces the first block, the decoder stops at half resolution and the logits are
     # upsampled x2 bilinearly (as DeepLab's output stride); the thin full-resolution blocks
     # are half of a CPU training step (benchmarks/results/speed_layers.jsonl)
-    output_stride: int = 1
+    output_stride: int = 2
 
     def __post_init__(self) -> None:
         checks = [
@@ -130,37 +130,46 @@ class ModelConfig(Settings):
         return 2**self.depth
 
 
-DEFAULT_PRESET = "fast"  # what `unet-tf train` builds; = ModelConfig(output_stride=2)
+DEFAULT_PRESET = "f12-os2"  # what `unet-tf train` builds; equal to ModelConfig()
 
+# Named for what they are: f<base filters>, -os2 for output stride 2. Measurements of each are
+# in benchmarks/results (speed.jsonl, recipe_*.jsonl) and docs/benchmarks.md.
 MODEL_PRESETS: dict[str, ModelConfig] = {
-    # A few thousand parameters: for tests, trains in seconds.
-    "tiny": ModelConfig(depth=2, base_filters=4),
-    # The default: lean without its full-resolution blocks (output_stride 2, logits upsampled
-    # x2). On an AVX2-only CPU it trains 1.6x to 1.8x lean's images/s, at nearly its pets IoU
-    # (0.611 against 0.617 after 40 epochs, in 508 s against 887 s; README "Measured").
-    "fast": ModelConfig(depth=4, base_filters=12, output_stride=2),
-    # The default before: ~1.1 M parameters; with bfloat16 (precision "auto") 1.7x the
-    # keras-io model's training images/s on an AVX-512 BF16 CPU, at the pets IoU of "small".
-    "lean": ModelConfig(depth=4, base_filters=12),
-    # The earlier default: ~1.9 M parameters (the ISBI, CamVid and DSB numbers before issue 12).
-    "small": ModelConfig(depth=4, base_filters=16),
-    # Ronneberger et al. 2015: 64 to 1024 filters, dropout 0.5, no batch norm; ~31.0 M params.
-    "classic": ModelConfig(depth=4, base_filters=64, batch_norm=False, dropout=0.5),
+    # A few thousand parameters: for tests and examples, trains in seconds.
+    "tiny": ModelConfig(depth=2, base_filters=4, output_stride=1),
+    # The default: no full-resolution blocks, logits upsampled x2; the fastest to train.
+    "f12-os2": ModelConfig(depth=4, base_filters=12, output_stride=2),
+    # f12-os2 with the paper's full-resolution first and last blocks: thin structures.
+    "f12": ModelConfig(depth=4, base_filters=12, output_stride=1),
+    # Wider, full resolution: the model of the ISBI, pets and DSB recipes.
+    "f16": ModelConfig(depth=4, base_filters=16, output_stride=1),
+    # Ronneberger et al. 2015: 64 to 1024 filters, dropout 0.5, no batch norm; ~31 M params.
+    "classic": ModelConfig(depth=4, base_filters=64, batch_norm=False, dropout=0.5,
+                           output_stride=1),
 }
+# Earlier names, refused with a pointer to the new one (users have typed `--preset fast`).
+RENAMED_PRESETS = {"fast": "f12-os2", "lean": "f12", "small": "f16"}
 
 
 def model_preset(name: str, **overrides: Any) -> ModelConfig:
     """Return the named model preset with some fields replaced.
 
     Args:
-        name: one of ``MODEL_PRESETS`` ("tiny", "fast" = ``DEFAULT_PRESET``, "lean", "small",
-            "classic").
+        name: one of ``MODEL_PRESETS``: "tiny", "f12-os2" (``DEFAULT_PRESET``), "f12", "f16",
+            "classic".
         **overrides: ModelConfig fields to change, e.g. ``num_classes=2``.
+
+    Raises:
+        ValueError: an unknown name, or an earlier one ("fast", "lean", "small"), naming the
+            preset to use instead.
 
     Examples:
         >>> model_preset("classic", num_classes=2, input_channels=1).base_filters
         64
     """
+    if name in RENAMED_PRESETS:
+        raise ValueError(f"The preset {name!r} was renamed to {RENAMED_PRESETS[name]!r}; "
+                         f"choose one of {sorted(MODEL_PRESETS)}")
     if name not in MODEL_PRESETS:
         raise ValueError(f"Unknown preset {name!r}; choose one of {sorted(MODEL_PRESETS)}")
     return dataclasses.replace(MODEL_PRESETS[name], **overrides)

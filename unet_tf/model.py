@@ -44,7 +44,7 @@ def build_unet(config: ModelConfig, name: str = "unet") -> keras.Model:
     """Build a U-Net that maps (batch, H, W, C) float images to (batch, H, W, classes) logits.
 
     Args:
-        config: the architecture, e.g. ``unet_tf.model_preset("small", num_classes=3)``.
+        config: the architecture, e.g. ``unet_tf.model_preset("f16", num_classes=3)``.
         name: the Keras model name.
 
     Returns:
@@ -115,7 +115,7 @@ def replace_head(model: keras.Model, num_classes: int) -> keras.Model:
 
     Examples:
         >>> from unet_tf import build_unet, model_preset
-        >>> pets = build_unet(model_preset("fast", num_classes=3))
+        >>> pets = build_unet(model_preset("f12-os2", num_classes=3))
         >>> replace_head(pets, 2).output_shape
         (None, None, None, 2)
     """
@@ -153,7 +153,7 @@ def check_input_size(height: int, width: int, config: ModelConfig) -> None:
 
     Examples:
         >>> from unet_tf import model_preset
-        >>> check_input_size(128, 96, model_preset("small"))  # both divisible by 16
+        >>> check_input_size(128, 96, model_preset("f16"))  # both divisible by 16
     """
     multiple = config.size_multiple
     if height % multiple or width % multiple:

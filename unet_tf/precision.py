@@ -6,7 +6,7 @@ casts the logits) stay float32. The released ``model.keras`` is rebuilt with flo
 so what is served, exported and scored runs in float32, as from a float32 run.
 
 Measured (``benchmarks/results/speed_knobs.jsonl``): 1.32x the float32 training speed of the
-``small`` preset on an AVX-512 BF16 CPU (AMD EPYC); CPUs without BF16 or AMX emulate it and
+``f16`` preset on an AVX-512 BF16 CPU (AMD EPYC); CPUs without BF16 or AMX emulate it and
 are slower.
 ``precision="auto"``, the default, therefore picks bfloat16 only where the hardware computes
 it: a CPU with ``avx512_bf16`` or ``amx_bf16``, or GPUs of compute capability 8.0 (Ampere) and

@@ -7,9 +7,9 @@ hosts, batch 16, same losses to float rounding; ``xla_quality.jsonl``: best vali
 within 0.01 with XLA on and off, two seeds):
 
 - AVX2 without AVX-512, float32: XLA trains the default preset **1.2x** faster at 128 and
-  256 px (``lean`` 1.18x): it fuses batch norm, ReLU and the loss into the convolutions'
+  256 px (``f12`` 1.18x): it fuses batch norm, ReLU and the loss into the convolutions'
   neighbours, where TensorFlow's graph runs each as its own pass over memory.
-- AVX-512 (with BF16): XLA is **0.81x** in float32 and 0.61x with bfloat16 (``small``):
+- AVX-512 (with BF16): XLA is **0.81x** in float32 and 0.61x with bfloat16 (``f16``):
   its convolutions do not use oneDNN's kernels, which are faster there.
 
 Compiling costs seconds per input shape (about 10 s for the default preset's train and

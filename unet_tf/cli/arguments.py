@@ -1,8 +1,6 @@
-"""Argument types and the data flags shared by the ``unet-tf`` commands.
+"""Argument types of the ``unet-tf`` flags: each parses one string and says what would work.
 
-Every default comes from the settings dataclasses in :mod:`unet_tf.config`, so the command
-line and the Python API cannot drift apart. Standard library only: ``unet-tf --help`` does
-not import TensorFlow.
+Standard library only: ``unet-tf --help`` does not import TensorFlow.
 """
 
 from __future__ import annotations
@@ -11,11 +9,7 @@ import argparse
 import re
 from pathlib import Path
 
-from unet_tf.config import AugmentConfig, DataConfig, TrainConfig
-
-DATA = DataConfig()
-AUGMENT = AugmentConfig()
-TRAIN = TrainConfig()
+from unet_tf.config import MODEL_PRESETS, RENAMED_PRESETS
 
 DATA_HELP = """data specs (--data, --val-data):
   synthetic             embedded offline scenes of discs, squares, triangles (4 classes)
@@ -29,7 +23,7 @@ DATA_HELP = """data specs (--data, --val-data):
                         background / interior / boundary targets for instance segmentation
 
 examples:
-  unet-tf train                                    # synthetic data, fast preset
+  unet-tf train                                    # synthetic data, default preset
   unet-tf train --data oxford-pets:../shared/data/oxford_pets_sample --epochs 40
   unet-tf train --data folder:../shared/data/isbi2012_em \\
       --classes membrane,interior --mask-values 0,255 --vflip --rot90
@@ -123,6 +117,17 @@ def float_pair(text: str) -> tuple[float, float]:
     return low, high
 
 
+def preset_name(text: str) -> str:
+    """A name of ``MODEL_PRESETS``; an earlier name is refused with the one it became."""
+    if text in RENAMED_PRESETS:
+        raise argparse.ArgumentTypeError(
+            f"the preset {text!r} was renamed to {RENAMED_PRESETS[text]!r}")
+    if text not in MODEL_PRESETS:
+        raise argparse.ArgumentTypeError(
+            f"unknown preset {text!r}; choose one of {', '.join(sorted(MODEL_PRESETS))}")
+    return text
+
+
 def name_list(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
@@ -136,82 +141,6 @@ def class_weights(text: str):
         raise argparse.ArgumentTypeError(
             "class weights are 'balanced', 'sqrt_balanced' or comma-separated numbers >= 0; "
             f"got {text}") from exc
-
-
-def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None) -> None:
-    g = parser.add_argument_group("data")
-    g.add_argument(
-        "--data", default=default_spec, metavar="SPEC",
-        help="synthetic (embedded, offline), tfds:NAME, oxford-pets:DIR, folder:DIR or "
-        "instances:DIR" + (f" (default: {default_spec})" if default_spec else ""),
-    )
-    g.add_argument("--split", help="the source's split (default: its training split; "
-                   "oxford-pets: trainval or test; folder: train/val subfolders or all)")
-    g.add_argument("--subset", choices=["training", "validation"],
-                   help="a seeded part of the split (see --validation-fraction)")
-    g.add_argument("--validation-fraction", type=fraction, default=DATA.validation_fraction,
-                   help=f"fraction held out for validation (default: {DATA.validation_fraction})")
-    g.add_argument("--classes", type=name_list, help="class names in order, comma-separated")
-    g.add_argument("--mask-values", type=int_list,
-                   help="raw mask value of each class, comma-separated (default: 0..N-1)")
-    g.add_argument("--ignore-values", type=int_list, default=DATA.ignore_values,
-                   help="raw mask values with no label, e.g. 11 for CamVid void")
-    g.add_argument("--num-examples", type=positive_int, help="use only the first N examples")
-    g.add_argument("--skip-bad", action="store_true",
-                   help="warn about and skip unreadable or inconsistent files")
-    g.add_argument("--seed", type=int, default=DATA.seed,
-                   help=f"seed for splits, shuffling, init (default: {DATA.seed})")
-    g.add_argument("--resolution", choices=["resize", "native"], default=DATA.resolution,
-                   help="resize every image to --image-size, or keep the pixel size and "
-                   "train on --image-size crops (mixed sizes, small objects; default: "
-                   "%(default)s)")
-    g.add_argument("--boundary-width", type=positive_int, default=DATA.boundary_width,
-                   metavar="PIXELS", help="instances: data: pixels of boundary rim inside every "
-                   "object (default: %(default)s)")
-    g.add_argument("--no-download", action="store_true",
-                   help="tfds: fail at once when the dataset is not prepared (offline)")
-
-
-def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tile", type=positive_int, metavar="PIXELS",
-                        help="segment in tiles of this size at the image's own pixel size "
-                        "(large images at full resolution; a multiple of 2**depth)")
-    parser.add_argument("--overlap", type=non_negative_int, default=32, metavar="PIXELS",
-                        help="pixels shared by neighbouring tiles (default: 32)")
-
-
-def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, the image files, --out, --threads and the tile flags of predict-like commands."""
-    parser.add_argument("--model", required=True, help="shipped model name (unet-tf models), "
-                        "run directory, .keras file, SavedModel or export directory, .tflite "
-                        "or .onnx file")
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
-    parser.add_argument("--trust-model", action="store_true",
-                        help="run a SavedModel even if its graph reads or writes files, prints "
-                        "or calls Python (refused otherwise; unet-tf exports never do)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace outputs of an earlier run in --out (refused otherwise)")
-    add_tile_arguments(parser)
-
-
-def data_config(args, **changes) -> DataConfig:
-    return DataConfig(
-        spec=args.data,
-        split=args.split,
-        validation_fraction=args.validation_fraction,
-        class_names=args.classes,
-        mask_values=args.mask_values,
-        ignore_values=args.ignore_values,
-        num_examples=args.num_examples,
-        skip_bad=args.skip_bad,
-        seed=args.seed,
-        download=not args.no_download,
-        resolution=args.resolution,
-        boundary_width=args.boundary_width,
-        **changes,
-    )
 
 
 def default_run_dir(spec: str) -> Path:

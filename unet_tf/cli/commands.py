@@ -6,8 +6,23 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from unet_tf.cli.arguments import data_config, default_run_dir
-from unet_tf.config import AugmentConfig, ExportConfig, ParityThresholds, TrainConfig
+from unet_tf.cli.arguments import default_run_dir
+from unet_tf.cli.flags import (
+    AUGMENT_FLAGS,
+    DATA_FLAGS,
+    EXPORT_FLAGS,
+    MODEL_FLAGS,
+    THRESHOLD_FLAGS,
+    TRAIN_DATA_FLAGS,
+    TRAIN_FLAGS,
+    config_values,
+)
+from unet_tf.config import AugmentConfig, DataConfig, ExportConfig, ParityThresholds, TrainConfig
+
+
+def data_config(args, **changes) -> DataConfig:
+    """The DataConfig that the data flags describe."""
+    return DataConfig(**config_values(args, DATA_FLAGS), **changes)
 
 
 def cmd_train(args) -> int:
@@ -16,41 +31,18 @@ def cmd_train(args) -> int:
     from unet_tf.evaluation import evaluate, format_report
     from unet_tf.training import train
 
-    augment = AugmentConfig(
-        vertical_flip=args.vflip, rotate90=args.rot90, elastic=args.elastic,
-        rotate=args.rotate, scale=args.scale, crop=args.crop,
-    ) if not args.no_augment else AugmentConfig.none()
-    data = data_config(args, image_size=args.image_size, batch_size=args.batch_size,
-                       augment=augment)
+    augment = (AugmentConfig.none() if args.no_augment
+               else AugmentConfig(**config_values(args, AUGMENT_FLAGS)))
+    data = data_config(args, **config_values(args, TRAIN_DATA_FLAGS), augment=augment)
     val = None
     if args.val_data or args.val_split:
         val = dataclasses.replace(
             data, spec=args.val_data or args.data, split=args.val_split,
             augment=AugmentConfig.none(), num_examples=None,
         )
-    overrides = {}
-    if args.base_filters:
-        overrides["base_filters"] = args.base_filters
-    if args.depth:
-        overrides["depth"] = args.depth
-    if args.residual:
-        overrides["residual"] = True
-    if args.output_stride:
-        overrides["output_stride"] = args.output_stride
-    if args.no_batch_norm:
-        overrides["batch_norm"] = False
-    model = model_preset(args.preset, **overrides)
-    training = TrainConfig(
-        epochs=args.epochs, learning_rate=args.learning_rate, dice_weight=args.dice_weight,
-        class_weights=args.class_weights, early_stopping_patience=args.patience,
-        focal_weight=args.focal_weight, weight_map=args.weight_map,
-        weight_map_w0=args.weight_map_w0, weight_map_sigma=args.weight_map_sigma,
-        weight_map_classes=args.weight_map_classes, checkpoint=args.checkpoint,
-        seed=args.seed, verbose=1 if sys.stdout.isatty() else 2, strategy=args.strategy,
-        precision=args.precision, jit_compile=args.jit_compile,
-        cluster_timeout=args.cluster_timeout, init=args.init,
-        freeze_encoder_epochs=args.freeze_encoder_epochs,
-    )
+    model = model_preset(args.preset, **config_values(args, MODEL_FLAGS))
+    training = TrainConfig(**config_values(args, TRAIN_FLAGS), seed=args.seed,
+                           verbose=1 if sys.stdout.isatty() else 2)
     out = Path(args.out) if args.out else default_run_dir(args.data)
     run = train(model, data, training, out, val_config=val)
     if not writes_run(args.strategy):
@@ -80,16 +72,8 @@ def cmd_evaluate(args) -> int:
 def cmd_export(args) -> int:
     from unet_tf.deploy import export, format_parity
 
-    config = ExportConfig(
-        formats=args.formats,
-        parity_images=args.parity_images,
-        representative_images=args.representative_images,
-        thresholds=ParityThresholds(**{
-            field.name: getattr(args, field.name)
-            for field in dataclasses.fields(ParityThresholds)}),
-        overwrite=args.overwrite,
-        license=args.license,
-    )
+    config = ExportConfig(**config_values(args, EXPORT_FLAGS),
+                          thresholds=ParityThresholds(**config_values(args, THRESHOLD_FLAGS)))
     report = export(args.model, args.out, config, data=data_config(args) if args.data else None,
                     web_runtime=args.web_runtime)
     print(format_parity(report["parity"]))

@@ -1,33 +1,25 @@
 """The ``unet-tf`` argument parser: one function per subcommand, flags grouped by meaning.
 
-Standard library only (``unet-tf --help`` does not import TensorFlow); each subcommand's
-``func`` is its handler in :mod:`unet_tf.cli.commands`.
+Flags that set a settings field come from the tables in :mod:`unet_tf.cli.flags` (default and
+help written once); the others are added here. Standard library only (``unet-tf --help``
+does not import TensorFlow); each subcommand's ``func`` is its handler in
+:mod:`unet_tf.cli.commands`.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
 from unet_tf import __version__
 from unet_tf.cli.arguments import (
-    AUGMENT,
-    DATA,
     DATA_HELP,
-    TRAIN,
-    add_data_arguments,
-    add_model_io_arguments,
-    add_tile_arguments,
-    class_weights,
-    float_pair,
     fraction,
-    image_size,
-    int_list,
     name_list,
     non_negative_float,
+    non_negative_int,
     port,
-    positive_float,
     positive_int,
+    preset_name,
 )
 from unet_tf.cli.commands import (
     cmd_blur,
@@ -40,18 +32,17 @@ from unet_tf.cli.commands import (
     cmd_train,
     cmd_tune,
 )
-from unet_tf.config import (
-    DEFAULT_PRESET,
-    JIT_COMPILE,
-    MODEL_PRESETS,
-    OUTPUT_FORMATS,
-    PRECISIONS,
-    STRATEGIES,
-    ExportConfig,
-    ParityThresholds,
+from unet_tf.cli.flags import (
+    AUGMENT_FLAGS,
+    DATA_FLAGS,
+    EXPORT_FLAGS,
+    MODEL_FLAGS,
+    THRESHOLD_FLAGS,
+    TRAIN_DATA_FLAGS,
+    TRAIN_FLAGS,
+    add_flags,
 )
-
-EXPORT = ExportConfig()
+from unet_tf.config import DEFAULT_PRESET, MODEL_PRESETS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,117 +61,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_data_arguments(parser: argparse.ArgumentParser, default_spec: str | None) -> None:
+    """The data flags of every command that reads a dataset (DATA_HELP lists the specs)."""
+    g = parser.add_argument_group("data")
+    add_flags(g, DATA_FLAGS[:2], spec=default_spec)
+    g.add_argument("--subset", choices=["training", "validation"],
+                   help="a seeded part of the split (see --validation-fraction)")
+    add_flags(g, DATA_FLAGS[2:])
+
+
+def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tile", type=positive_int, metavar="PIXELS",
+                        help="segment in tiles of this size at the image's own pixel size "
+                        "(large images at full resolution; a multiple of 2**depth)")
+    parser.add_argument("--overlap", type=non_negative_int, default=32, metavar="PIXELS",
+                        help="pixels shared by neighbouring tiles (default: %(default)s)")
+
+
+def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
+    """--model, the image files, --out, --threads and the tile flags of predict-like commands."""
+    parser.add_argument("--model", required=True, help="shipped model name (unet-tf models), "
+                        "run directory, .keras file, SavedModel or export directory, .tflite "
+                        "or .onnx file")
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
+    parser.add_argument("--trust-model", action="store_true",
+                        help="run a SavedModel even if its graph reads or writes files, prints "
+                        "or calls Python (refused otherwise; unet-tf exports never do)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace outputs of an earlier run in --out (refused otherwise)")
+    add_tile_arguments(parser)
+
+
 def add_train(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a U-Net with model.fit, then evaluate it",
                        epilog=DATA_HELP, formatter_class=argparse.RawDescriptionHelpFormatter,
                        description="Train a U-Net with model.fit and write a run directory "
                        "(model.keras, config.json, history, curves.png, eval/).")
     add_data_arguments(p, default_spec="synthetic")
-    p.add_argument("--val-data", metavar="SPEC",
+    g = p.add_argument_group("validation data")
+    g.add_argument("--val-data", metavar="SPEC",
                    help="separate validation data (default: a held-out part of --data)")
-    p.add_argument("--val-split", help="split of the validation data, e.g. val or test")
-    add_model_flags(p)
-    add_input_flags(p)
-    add_run_flags(p)
-    add_number_flags(p)
-    p.add_argument("--no-evaluate", action="store_true", help="skip the final evaluation")
-    p.add_argument("--out", help="run directory (default: saved_models/<data name>)")
+    g.add_argument("--val-split", help="split of the validation data, e.g. val or test")
+    g = p.add_argument_group("model")
+    g.add_argument("--preset", default=DEFAULT_PRESET, type=preset_name,
+                   metavar="{" + ",".join(MODEL_PRESETS) + "}",
+                   help="architecture: f<base filters>, -os2 = output stride 2; tiny for tests, "
+                   "classic = the paper's (default: %(default)s)")
+    add_flags(g, MODEL_FLAGS)
+    g = p.add_argument_group("images and augmentation")
+    add_flags(g, TRAIN_DATA_FLAGS)
+    g.add_argument("--no-augment", action="store_true", help="no augmentation")
+    add_flags(g, AUGMENT_FLAGS)
+    g = p.add_argument_group("training")
+    add_flags(g, TRAIN_FLAGS)
+    g.add_argument("--no-evaluate", action="store_true", help="skip the final evaluation")
+    g.add_argument("--out", help="run directory (default: saved_models/<data name>)")
     p.set_defaults(func=cmd_train)
-
-
-def add_model_flags(p: argparse.ArgumentParser) -> None:
-    """train: the architecture (a preset and its overrides) or the model to fine-tune."""
-    p.add_argument("--preset", default=DEFAULT_PRESET, choices=sorted(MODEL_PRESETS),
-                   help="model size (default: %(default)s)")
-    p.add_argument("--init", metavar="MODEL",
-                   help="fine-tune: start from this model's weights and architecture (a "
-                   "shipped name such as nuclei, or a run directory / .keras file); its head "
-                   "is replaced when --data has other classes (the preset flags are ignored)")
-    p.add_argument("--freeze-encoder-epochs", type=int, default=0, metavar="N",
-                   help="with --init: keep the encoder frozen for the first N epochs "
-                   "(default: %(default)s)")
-    p.add_argument("--base-filters", type=positive_int, help="override the preset's base filters")
-    p.add_argument("--depth", type=positive_int, help="override the preset's depth")
-    p.add_argument("--residual", action="store_true", help="residual conv blocks")
-    p.add_argument("--output-stride", type=int, choices=(1, 2),
-                   help="override the preset's output stride: 1 = full-resolution first and "
-                   "last blocks (the paper), 2 = a stride-2 stem and logits upsampled x2")
-    p.add_argument("--no-batch-norm", action="store_true",
-                   help="convolutions with biases and no batch norm, as in the U-Net paper: "
-                   "1.35x the images/s on an AVX2-only CPU, but it learns more slowly "
-                   "(pets sample, 40 epochs: mean IoU 0.54 against 0.62; see docs/speed.md)")
-
-
-def add_input_flags(p: argparse.ArgumentParser) -> None:
-    """train: the training images' size, augmentation and per-pixel loss weights."""
-    p.add_argument("--image-size", type=image_size, default=DATA.image_size,
-                   help="training size, N or HxW (default: %(default)s)")
-    p.add_argument("--class-weights", type=class_weights,
-                   help="'balanced' (median frequency), 'sqrt_balanced' (its square root) "
-                   "or one weight per class")
-    p.add_argument("--no-augment", action="store_true", help="no augmentation")
-    p.add_argument("--vflip", action="store_true", help="also flip vertically")
-    p.add_argument("--rot90", action="store_true", help="also rotate by multiples of 90")
-    p.add_argument("--scale", type=float_pair, default=AUGMENT.scale, metavar="LOW,HIGH",
-                   help="random zoom-in factor range, then crop back (default: %(default)s)")
-    p.add_argument("--crop", type=image_size, metavar="N|HxW",
-                   help="train on random crops of this size (validation: whole images)")
-    p.add_argument("--weight-map", action="store_true",
-                   help="the U-Net paper's border weight map as per-pixel loss weights")
-    p.add_argument("--weight-map-classes", type=int_list,
-                   help="classes whose connected components are the objects, comma-separated "
-                   "(default: every class but 0)")
-
-
-def add_run_flags(p: argparse.ArgumentParser) -> None:
-    """train: which epoch is kept, and the devices, precision and compiler it runs with."""
-    p.add_argument("--checkpoint", choices=["best", "last"], default=TRAIN.checkpoint,
-                   help="keep the best epoch by validation mean IoU, or the last one "
-                   "(honest when the validation data is the test data; default: %(default)s)")
-    p.add_argument("--strategy", choices=STRATEGIES, default=TRAIN.strategy,
-                   help="tf.distribute: one device, mirrored (the GPUs of this host), "
-                   "multi-worker (the hosts in TF_CONFIG; run the same command on each), or "
-                   "auto: multi-worker with a TF_CONFIG cluster, mirrored with several GPUs, "
-                   "else one (default: %(default)s)")
-    p.add_argument("--cluster-timeout", type=positive_float, default=TRAIN.cluster_timeout,
-                   metavar="SECONDS", help="multi-worker: fail, naming them, when TF_CONFIG's "
-                   "workers do not all answer within this time (default: %(default)s)")
-    p.add_argument("--precision", choices=PRECISIONS, default=TRAIN.precision,
-                   help="bfloat16: mixed precision while training (float32 weights, loss and "
-                   "saved model); 1.3x faster on CPUs with AVX-512 BF16 or AMX, slower "
-                   "elsewhere; auto: bfloat16 on such CPUs and on GPUs from Ampere on, else "
-                   "float32 (default: %(default)s)")
-    p.add_argument("--jit-compile", choices=JIT_COMPILE, default=TRAIN.jit_compile,
-                   help="XLA for the train and validation steps (same losses); auto: on for "
-                   "CPUs with AVX2 but no AVX-512 (1.2x there, 0.8x with AVX-512) when the "
-                   "run is long enough to repay compiling, Keras' choice on GPUs "
-                   "(default: %(default)s)")
-
-
-def add_number_flags(p: argparse.ArgumentParser) -> None:
-    """train: epochs, batch size, learning rate and the numeric loss and augmentation knobs."""
-    numbers = [  # flag, type, default, what it means
-        ("--epochs", positive_int, TRAIN.epochs, ""),
-        ("--batch-size", positive_int, DATA.batch_size, ""),
-        ("--learning-rate", positive_float, TRAIN.learning_rate, ""),
-        ("--dice-weight", non_negative_float, TRAIN.dice_weight,
-         "add this times the soft Dice loss"),
-        ("--focal-weight", non_negative_float, TRAIN.focal_weight,
-         "add this times the focal loss"),
-        ("--patience", int, TRAIN.early_stopping_patience,
-         "early stopping patience in epochs, 0 = off"),
-        ("--elastic", non_negative_float, AUGMENT.elastic,
-         "elastic deformation as in the U-Net paper: displacement std in pixels on a 3x3 "
-         "grid (paper: 10 at 572 px), 0 = off"),
-        ("--rotate", non_negative_float, AUGMENT.rotate,
-         "random rotation by up to this many degrees, 0 = off"),
-        ("--weight-map-w0", non_negative_float, TRAIN.weight_map_w0, "the paper's w0"),
-        ("--weight-map-sigma", positive_float, TRAIN.weight_map_sigma,
-         "the paper's sigma, pixels"),
-    ]
-    for flag, kind, default, text in numbers:
-        p.add_argument(flag, type=kind, default=default,
-                       help=f"{text} (default: %(default)s)".strip())
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -214,25 +152,9 @@ def add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True,
                    help="shipped model name (unet-tf models), run directory or .keras file")
     p.add_argument("--out", required=True, help="export directory, e.g. saved_models/NAME-export")
-    p.add_argument("--formats", type=name_list, default=EXPORT.formats,
-                   help=f"comma-separated, of {', '.join(OUTPUT_FORMATS)} (default: "
-                   f"{','.join(EXPORT.formats)})")
-    p.add_argument("--parity-images", type=positive_int, default=EXPORT.parity_images,
-                   help="validation images for the parity check (default: %(default)s)")
-    p.add_argument("--representative-images", type=positive_int,
-                   default=EXPORT.representative_images,
-                   help="training images that calibrate int8 (default: %(default)s)")
-    for field in dataclasses.fields(ParityThresholds):
-        flag = field.name.replace("_agreement", "").replace("_iou_drop", "")
-        kind = "min-agreement" if field.name.endswith("agreement") else "max-iou-drop"
-        p.add_argument(f"--{kind}-{flag}", type=fraction, dest=field.name,
-                       default=getattr(EXPORT.thresholds, field.name),
-                       help=("pixel agreement with Keras" if kind == "min-agreement" else
-                             "mean IoU vs truth within this of Keras'") + " (default: %(default)s)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    p.add_argument("--license", metavar="SPDX",
-                   help="licence of a bioimage.io package, an SPDX id such as CC-BY-4.0 "
-                   "(default: a shipped model's own, else CC-BY-4.0)")
+    add_flags(p, EXPORT_FLAGS[:3])
+    add_flags(p.add_argument_group("parity thresholds"), THRESHOLD_FLAGS)
+    add_flags(p, EXPORT_FLAGS[3:])
     p.add_argument("--web-runtime", metavar="PATH",
                    help="LiteRT.js for the web format, for a machine without network: a folder "
                    "holding the npm tarballs core-2.5.3.tgz and wasm-utils-2.5.3.tgz of "
