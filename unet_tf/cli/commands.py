@@ -146,18 +146,28 @@ def cmd_tune(args) -> int:
 
 
 def cmd_models(args) -> int:
+    import shutil
+    import textwrap
+
+    from unet_tf.models.listing import model_details, models_table
     from unet_tf.models.registry import missing, models_dir, shipped_models
 
     models = shipped_models()
     if not models:
         raise FileNotFoundError(missing())
-    rows = [m.summary() for m in models]
-    columns = ("name", "task", "classes", "input", "score", "licence")
-    cells = [[str(r[c]) if c != "classes" else ",".join(r[c]) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    for row in [list(columns), *cells]:
-        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
-    print(f"({models_dir()}; use one with --model NAME, or unet_tf.load_model(NAME))")
+    width = shutil.get_terminal_size().columns
+    if args.name:
+        found = [m for m in models if m.name == args.name]
+        if not found:
+            raise ValueError(f"{args.name} is not a shipped model; shipped models: "
+                             f"{', '.join(m.name for m in models)}")
+        print(model_details(found[0], width))
+    elif args.long:
+        print("\n\n".join(model_details(m, width) for m in models))
+    else:
+        print(models_table(models, width))
+        print(textwrap.fill(f"({models_dir()}; unet-tf models NAME shows one in full; use one "
+                            "with --model NAME, or unet_tf.load_model(NAME))", width))
     return 0
 
 

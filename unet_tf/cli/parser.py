@@ -229,7 +229,11 @@ def add_models(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "models", help="list the shipped models (use them by name: --model NAME)",
         description="The pretrained models in saved_models/ (or $UNET_TF_MODELS): task, "
-        "classes, input, dev score and licence; each works as --model NAME.")
+        "classes, input, dev score, licence and size; each works as --model NAME.")
+    p.add_argument("name", nargs="?", metavar="NAME",
+                   help="one model in full: task, class names, licence terms, folder")
+    p.add_argument("--long", action="store_true",
+                   help="every model in full instead of the short table")
     p.set_defaults(func=cmd_models)
 
 
