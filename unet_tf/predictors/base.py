@@ -155,6 +155,12 @@ class Predictor:
     def _segment_tiles(self, tiles: np.ndarray) -> np.ndarray:  # -> probabilities [n, t, t, K]
         raise NotImplementedError
 
+    def tile_probabilities(self, tiles: np.ndarray) -> np.ndarray:
+        """Float32 probabilities [n, h, w, K] of uint8 tiles [n, h, w, C] at their own pixel
+        size (the per-tile step of :func:`unet_tf.tiling.predict_tiled`; h and w multiples
+        of ``self.multiple``)."""
+        return np.asarray(self._segment_tiles(tiles), np.float32)
+
 
 def load_predictor(path: str | Path, num_threads: int | None = None, trusted: bool = False,
                    **options) -> Predictor:
