@@ -56,7 +56,7 @@ class Job:
 
 def check_out(out: Path, overwrite: bool) -> None:
     """Refuse an output that is not a ``.zarr`` path, or one that exists (a finished job)
-    unless ``overwrite``; an unfinished job's folder is left for :func:`start` to resume."""
+    unless ``overwrite``; an unfinished job's folder is left for :func:`start_work` to resume."""
     if not out.name.endswith(".zarr"):
         raise ValueError(f"--out {out}: whole-slide outputs are OME-Zarr folders; end the "
                          "path with .ome.zarr (e.g. slide_labels.ome.zarr)")
@@ -64,7 +64,7 @@ def check_out(out: Path, overwrite: bool) -> None:
         raise FileExistsError(f"{out} exists; pass --overwrite to replace it")
 
 
-def start(job: Job, overwrite: bool) -> bool:
+def start_work(job: Job, overwrite: bool) -> bool:
     """Create the work arrays, or find those of the same job; True when resuming."""
     import zarr
 

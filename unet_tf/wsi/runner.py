@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from unet_tf.wsi import job as jobs
+from unet_tf.wsi.job import Job, check_out, start_work, table_path, to_uint8, write_ome_zarr
 from unet_tf.wsi.blocks import Region, TileGrid, blocks
 from unet_tf.wsi.cluster import dask_client
 from unet_tf.wsi.objects import BlockObjects, paint
@@ -45,7 +45,7 @@ def _image(path: str, level: int):
     return open_image(path, level)
 
 
-def run_block(job: jobs.Job, index: tuple[int, int], region: Region) -> int:
+def run_block(job: Job, index: tuple[int, int], region: Region) -> int:
     """Segment one block and write its results; returns its pixel count. Runs anywhere the
     model and the image can be read (a Dask worker too)."""
     import zarr
@@ -65,7 +65,7 @@ def run_block(job: jobs.Job, index: tuple[int, int], region: Region) -> int:
         probs[inner], axis=-1).astype(np.uint8)
     if job.probabilities:
         zarr.open_array(job.work / "probabilities.zarr", mode="r+")[(slice(None), *where)] = (
-            jobs.to_uint8(probs[inner]))
+            to_uint8(probs[inner]))
     if job.instances:
         from unet_tf.wsi.objects import keep_owned
 
@@ -75,7 +75,7 @@ def run_block(job: jobs.Job, index: tuple[int, int], region: Region) -> int:
     return region.shape[0] * region.shape[1]
 
 
-def _separator(job: jobs.Job) -> Callable[[np.ndarray], np.ndarray]:
+def _separator(job: Job) -> Callable[[np.ndarray], np.ndarray]:
     from unet_tf.instances import object_separator
 
     predictor = _predictor(job.model, job.trusted)
@@ -127,20 +127,11 @@ def segment_large(
     Returns:
         A summary: blocks, pixels, seconds, megapixels per second, objects, paths.
     """
-    jobs.check_out(Path(out), overwrite)  # before the model loads
-    source = open_image(image, level)
-    predictor = _predictor(str(model), trusted)
-    if instances:
-        _separator_check(predictor, postprocess)
-    job = jobs.Job(
-        model=str(model), image=str(image), out=str(out), shape=source.shape,
-        num_classes=predictor.num_classes, class_names=tuple(predictor.class_names),
-        multiple=predictor.multiple, level=source.level, block=block, halo=halo, tile=tile,
-        overlap=overlap, tile_batch=tile_batch, instances=instances,
-        probabilities=probabilities, trusted=trusted,
-        postprocess=tuple(sorted((k, v) for k, v in postprocess.items() if v is not None)))
-    TileGrid(job.shape, tile, overlap, job.multiple)  # bad tiling fails before any work
-    resumed = jobs.start(job, overwrite)
+    check_out(Path(out), overwrite)  # before the model loads
+    job = _plan(str(model), str(image), str(out), level, instances, trusted, postprocess,
+                block=block, halo=halo, tile=tile, overlap=overlap, tile_batch=tile_batch,
+                probabilities=probabilities)
+    resumed = start_work(job, overwrite)
     start = time.perf_counter()
     plan = list(blocks(job.shape, block))
     _run_all(job, plan, workers, scheduler, progress)
@@ -148,17 +139,34 @@ def segment_large(
                "blocks": len(plan), "resumed": resumed, "out": str(out)}
     if instances:
         summary.update(_stitch(job, plan))
-    jobs.write_ome_zarr(job)
+    write_ome_zarr(job)
     seconds = time.perf_counter() - start
     pixels = job.shape[0] * job.shape[1]
     return {**summary, "seconds": round(seconds, 2),
             "megapixels_per_s": round(pixels / 1e6 / max(seconds, 1e-9), 3)}
 
 
-def _separator_check(predictor, postprocess: dict) -> None:
+def _plan(model: str, image: str, out: str, level: int | None, instances: bool,
+          trusted: bool, postprocess: dict, **sizes: Any) -> Job:
+    """The job's settings, checked before any block runs: the image opens, the model loads
+    (and separates objects, for instances), the tiling and the halo fit."""
     from unet_tf.instances import object_separator
 
-    object_separator(predictor.config, predictor.path, **postprocess)  # refuses other models
+    source = open_image(image, level)
+    predictor = _predictor(model, trusted)
+    if instances:
+        object_separator(predictor.config, predictor.path, **postprocess)  # or refuses
+    if not 0 <= sizes["halo"] < sizes["block"]:
+        raise ValueError(f"halo must be at least 0 and less than the block ({sizes['block']} "
+                         f"px); got {sizes['halo']}")
+    job = Job(model=model, image=image, out=out, shape=source.shape,
+              num_classes=predictor.num_classes, class_names=tuple(predictor.class_names),
+              multiple=predictor.multiple, level=source.level, instances=instances,
+              trusted=trusted, **sizes,
+              postprocess=tuple(sorted((k, v) for k, v in postprocess.items()
+                                       if v is not None)))
+    TileGrid(job.shape, job.tile, job.overlap, job.multiple)  # a bad tiling fails here
+    return job
 
 
 def _run_all(job, plan, workers, scheduler, progress) -> None:
@@ -198,7 +206,7 @@ class _progress:
         self.bar.close()
 
 
-def _stitch(job: jobs.Job, plan: list[tuple[tuple[int, int], Region]]) -> dict[str, Any]:
+def _stitch(job: Job, plan: list[tuple[tuple[int, int], Region]]) -> dict[str, Any]:
     """Global ids: block by block, the objects of the block and its neighbours painted into
     the instances array; the object table beside the output."""
     import zarr
@@ -213,7 +221,7 @@ def _stitch(job: jobs.Job, plan: list[tuple[tuple[int, int], Region]]) -> dict[s
     for (i, j), region in plan:
         near = [(first[n], kept[n]) for n in _neighbours(i, j) if n in kept]
         target[region.top:region.bottom, region.left:region.right] = paint(region, near)
-    table = jobs.table_path(job.out)
+    table = table_path(job.out)
     _write_table(table, ((first[index] + k, obj) for index, _ in plan
                          for k, obj in enumerate(kept[index].objects)))
     return {"objects": next_id - 1, "table": str(table)}
