@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from unet_tf.wsi.job import Job, check_out, start_work, table_path, to_uint8, write_ome_zarr
 from unet_tf.wsi.blocks import Region, TileGrid, blocks
 from unet_tf.wsi.cluster import dask_client
+from unet_tf.wsi.job import Job, check_out, start_work, table_path, to_uint8, write_ome_zarr
 from unet_tf.wsi.objects import BlockObjects, paint
 from unet_tf.wsi.readers import open_image
 
