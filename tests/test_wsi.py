@@ -173,6 +173,42 @@ def test_the_output_reads_back_with_ome_zarr_py(case):
     assert labels[0].data[0].shape == (400, 500) and labels[0].data[0].dtype == np.uint8
 
 
+def test_bad_inputs_name_the_file(case, tmp_path):
+    base, run, _, path = case
+    not_tiff = tmp_path / "notes.tif"
+    not_tiff.write_text("not an image")
+    with pytest.raises(ValueError, match="notes.tif: not a readable TIFF"):
+        open_image(not_tiff)
+    with pytest.raises(ValueError, match=r"slide.ome.tif has 2 pyramid level\(s\)"):
+        open_image(path, level=3)
+    existing = tmp_path / "done.ome.zarr"
+    existing.mkdir()
+    with pytest.raises(FileExistsError, match="done.ome.zarr exists; pass --overwrite"):
+        segment_large(str(run), str(path), str(existing), progress=False)
+    with pytest.raises(ValueError, match="end the path with .ome.zarr"):
+        segment_large(str(run), str(path), str(tmp_path / "out.png"), progress=False)
+    with pytest.raises(ValueError, match="halo must be at least 0 and less than the block"):
+        segment_large(str(run), str(path), str(tmp_path / "h.ome.zarr"), block=64, halo=64,
+                      progress=False)
+
+
+def test_the_cli_writes_ome_zarr_and_names_what_it_refuses(case, capsys):
+    from unet_tf.cli import main
+
+    base, run, _, path = case
+    out = base / "cli.ome.zarr"
+    argv = ["-q", "instances", "--model", str(run), str(path), "--out", str(out), "--block",
+            "150", "--halo", "48", "--tile", "128"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert "12 blocks" in printed and "objects -> " in printed and "cli_objects.csv" in printed
+    assert level0(out, "instances").max() > 10
+    assert main(argv) == 2
+    assert f"{out} exists; pass --overwrite" in capsys.readouterr().err
+    assert main([*argv[:6], str(base / "two.ome.zarr"), *argv[7:], "--level", "2"]) == 2
+    assert "has 2 pyramid level(s) (0 to 1); got --level 2" in capsys.readouterr().err
+
+
 @pytest.mark.slow
 def test_an_unreachable_scheduler_is_named_within_30_s(case, tmp_path):
     base, run, _, path = case

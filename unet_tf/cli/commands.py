@@ -91,8 +91,39 @@ def _predictor(args):
     return Predictor.from_path(args.model, num_threads=args.threads, trusted=args.trust_model)
 
 
+def whole_slide(args) -> bool:
+    """Whether a predict / instances call goes the whole-slide way (unet_tf.wsi)."""
+    return any(str(p).rstrip("/").endswith(".zarr") for p in (args.out, *args.images))
+
+
+def cmd_whole_slide(args, instances: bool) -> int:
+    from unet_tf.wsi import segment_large
+
+    if len(args.images) != 1 or not str(args.out).rstrip("/").endswith(".zarr"):
+        raise ValueError(f"a whole-slide job reads one image and writes NAME.ome.zarr; got "
+                         f"{len(args.images)} image(s) and --out {args.out}")
+    thresholds = ({"min_size": args.min_size, "interior_threshold": args.interior_threshold,
+                   "foreground_threshold": args.foreground_threshold} if instances else {})
+    summary = segment_large(
+        args.model, args.images[0], args.out, instances, level=args.level, block=args.block,
+        halo=args.halo, tile=args.tile or 512, overlap=args.overlap,
+        probabilities=args.probabilities, workers=args.workers, scheduler=args.scheduler,
+        overwrite=args.overwrite, trusted=args.trust_model, progress=not args.quiet,
+        **thresholds)
+    objects = f", {summary['objects']} objects -> {summary['table']}" if instances else ""
+    height, width = summary["shape"]
+    print(f"{summary['image']} (level {summary['level']}, {width}x{height}): "
+          f"{summary['blocks']} blocks{' (resumed)' if summary['resumed'] else ''} in "
+          f"{summary['seconds']:.1f} s, {summary['megapixels_per_s']:.2f} MP/s -> "
+          f"{summary['out']}{objects}")
+    return 0
+
+
 def cmd_predict(args) -> int:
     from unet_tf.outputs import plan_outputs, predict_files
+
+    if whole_slide(args):
+        return cmd_whole_slide(args, instances=False)
 
     plan_outputs("predict", args.images, args.out, args.overwrite)  # before the model loads
     results = predict_files(_predictor(args), args.images, args.out, tile=args.tile,
@@ -117,6 +148,9 @@ def cmd_blur(args) -> int:
 
 def cmd_instances(args) -> int:
     from unet_tf.outputs import instance_files, plan_outputs
+
+    if whole_slide(args):
+        return cmd_whole_slide(args, instances=True)
 
     plan_outputs("instances", args.images, args.out, args.overwrite)  # before the model loads
     results = instance_files(_predictor(args), args.images, args.out, min_size=args.min_size,

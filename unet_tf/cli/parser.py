@@ -78,13 +78,37 @@ def add_tile_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pixels shared by neighbouring tiles (default: %(default)s)")
 
 
+def add_whole_slide_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of images larger than memory: the whole-slide path (unet_tf.wsi)."""
+    g = parser.add_argument_group(
+        "whole-slide images", "with --out NAME.ome.zarr (or a .zarr input): one TIFF / OME-TIFF "
+        "/ Zarr / OME-Zarr / image file, read lazily and segmented block by block into OME-Zarr "
+        "(an unfinished job there resumes); --tile defaults to 512")
+    g.add_argument("--level", type=non_negative_int, help="pyramid level to segment "
+                   "(default: 0, full resolution)")
+    g.add_argument("--block", type=positive_int, default=2048, metavar="PIXELS",
+                   help="block side, one Zarr chunk (memory grows with its square; "
+                   "default: %(default)s)")
+    g.add_argument("--halo", type=non_negative_int, default=64, metavar="PIXELS",
+                   help="context around each block for separating objects, wider than the "
+                   "largest object (default: %(default)s)")
+    g.add_argument("--probabilities", action="store_true",
+                   help="also write class probabilities (uint8) as the OME-Zarr image")
+    where = g.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, metavar="N",
+                       help="run the blocks on a local Dask cluster of N processes")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run the blocks on a running Dask cluster, e.g. tcp://host:8786")
+
+
 def add_model_io_arguments(parser: argparse.ArgumentParser) -> None:
     """--model, the image files, --out, --threads and the tile flags of predict-like commands."""
     parser.add_argument("--model", required=True, help="shipped model name (unet-tf models), "
                         "run directory, .keras file, SavedModel or export directory, .tflite "
                         "or .onnx file")
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True, help="output folder (or NAME.ome.zarr for a "
+                        "whole-slide image, see below)")
     parser.add_argument("--threads", type=positive_int, help="TFLite interpreter threads")
     parser.add_argument("--trust-model", action="store_true",
                         help="run a SavedModel even if its graph reads or writes files, prints "
@@ -171,6 +195,7 @@ def add_predict(sub: argparse._SubParsersAction) -> None:
         "and NAME_overlay.png (classes in colour with a legend) for each.")
     p.set_defaults(func=cmd_predict)
     add_model_io_arguments(p)
+    add_whole_slide_arguments(p)
 
 
 def add_blur(sub: argparse._SubParsersAction) -> None:
@@ -202,6 +227,7 @@ def add_instances(sub: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{name}-threshold", type=fraction, metavar="P",
                        help=f"{what} (default: the model's stored value, else the library's)")
     add_model_io_arguments(p)
+    add_whole_slide_arguments(p)
     p.set_defaults(func=cmd_instances)
 
 

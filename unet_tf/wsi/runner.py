@@ -102,8 +102,7 @@ def segment_large(
     progress: bool = True,
     **postprocess: Any,
 ) -> dict[str, Any]:
-    """Segment ``image`` (TIFF / OME-TIFF / Zarr / OME-Zarr / image file) into ``out``
-    (an ``.ome.zarr`` folder), block by block; see the module docstring.
+    """Segment ``image`` into ``out`` (``.ome.zarr``) block by block (module docstring).
 
     Args:
         model: a shipped model's name, a run folder or an exported model.
@@ -114,8 +113,7 @@ def segment_large(
         block: block side in pixels (one Zarr chunk each); memory grows with its square.
         halo: context (pixels) around each block for separating objects; wider than the
             largest object.
-        tile, overlap, tile_batch: the model's tiling inside a block
-            (:func:`unet_tf.tiling.predict_tiled`).
+        tile, overlap, tile_batch: the tiling of :func:`unet_tf.tiling.predict_tiled`.
         probabilities: also write class probabilities (uint8, 0..255) as the image.
         workers: start a local Dask cluster of this many processes (None: this process).
         scheduler: address of a running Dask scheduler (``tcp://host:8786``).
@@ -124,8 +122,8 @@ def segment_large(
         progress: show a progress bar (blocks, megapixels per second, time left).
         **postprocess: ``interior_threshold``, ``foreground_threshold``, ``min_size``.
 
-    Returns:
-        A summary: blocks, pixels, seconds, megapixels per second, objects, paths.
+    Returns: a summary (image, shape, level, blocks, resumed, out, objects, table, seconds,
+    megapixels_per_s).
     """
     check_out(Path(out), overwrite)  # before the model loads
     job = _plan(str(model), str(image), str(out), level, instances, trusted, postprocess,
