@@ -44,6 +44,12 @@ class BlockObjects:
         np.savez_compressed(tmp, boxes=boxes, masks=np.packbits(flat), size=flat.size)
         tmp.replace(path)  # the finished file appears whole (a killed job leaves none)
 
+    @staticmethod
+    def count(path: Path) -> int:
+        """How many objects a saved block holds (reads their boxes only)."""
+        with np.load(path) as data:
+            return len(data["boxes"])
+
     @classmethod
     def load(cls, path: Path) -> BlockObjects:
         with np.load(path) as data:

@@ -31,6 +31,9 @@ from unet_tf.wsi.job import Job, check_out, start_work, table_path, to_uint8, wr
 from unet_tf.wsi.objects import BlockObjects, paint
 from unet_tf.wsi.readers import open_image
 
+TABLE_FIELDS = ["id", "area", "centroid_y", "centroid_x", "bbox_top", "bbox_left",
+                "bbox_bottom", "bbox_right"]
+
 
 @functools.lru_cache(maxsize=2)
 def _predictor(model: str, trusted: bool):
@@ -206,34 +209,30 @@ class _progress:
 
 def _stitch(job: Job, plan: list[tuple[tuple[int, int], Region]]) -> dict[str, Any]:
     """Global ids: block by block, the objects of the block and its neighbours painted into
-    the instances array; the object table beside the output."""
+    the instances array, and the block's own objects added to the table beside the output.
+    Blocks' objects are read as the painting reaches them (about three rows of blocks in
+    memory), not all at once."""
     import zarr
 
-    kept = {index: BlockObjects.load(job.work / "objects" / f"{index[0]}_{index[1]}.npz")
-            for index, _ in plan}
+    paths = {index: job.work / "objects" / f"{index[0]}_{index[1]}.npz" for index, _ in plan}
     first, next_id = {}, 1
     for index, _ in plan:  # ids in block order, then in each block's order
         first[index] = next_id
-        next_id += len(kept[index].objects)
+        next_id += BlockObjects.count(paths[index])
+    columns = max(j for (_, j), _ in plan) + 1
+    load = functools.lru_cache(maxsize=3 * columns + 3)(
+        lambda index: BlockObjects.load(paths[index]))
     target = zarr.open_array(job.work / "instances.zarr", mode="r+")
-    for (i, j), region in plan:
-        near = [(first[n], kept[n]) for n in _neighbours(i, j) if n in kept]
-        target[region.top:region.bottom, region.left:region.right] = paint(region, near)
     table = table_path(job.out)
-    _write_table(table, ((first[index] + k, obj) for index, _ in plan
-                         for k, obj in enumerate(kept[index].objects)))
+    with open(table, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=TABLE_FIELDS)
+        writer.writeheader()
+        for (i, j), region in plan:
+            near = [(first[n], load(n)) for n in _neighbours(i, j) if n in paths]
+            target[region.top:region.bottom, region.left:region.right] = paint(region, near)
+            writer.writerows(obj.row(first[i, j] + k) for k, obj in enumerate(load((i, j)).objects))
     return {"objects": next_id - 1, "table": str(table)}
 
 
 def _neighbours(i: int, j: int) -> Iterable[tuple[int, int]]:
     return [(i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
-
-
-def _write_table(path: Path, objects) -> None:
-    fields = ["id", "area", "centroid_y", "centroid_x", "bbox_top", "bbox_left",
-              "bbox_bottom", "bbox_right"]
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fields)
-        writer.writeheader()
-        for object_id, obj in objects:
-            writer.writerow(obj.row(object_id))
