@@ -22,6 +22,7 @@ SUITES = {
     "export_bench": "export_bench",
     "web_bench": "web_bench",
     "large_image": "large_image",
+    "wsi": "wsi",
     "tables": "tables",
     "import-legacy": "legacy",
 }
